@@ -1,0 +1,326 @@
+//! The profile schema. Every table refuses unknown keys.
+use std::collections::BTreeMap;
+
+use codecs::format::fixed_width::{FieldSpec, RecordLayout};
+use serde::{Deserialize, Serialize};
+
+use crate::DurationText;
+
+/// One payout bank's profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// 12-digit bank code.
+    pub code: String,
+    /// Display name.
+    pub name: String,
+    /// Codec family.
+    pub family: Family,
+    /// How to reach the bank.
+    pub transport: Transport,
+    /// Sizes and concurrency.
+    pub limits: Limits,
+    /// Timers.
+    pub timers: Timers,
+    /// The bank's codes mapped to our outcomes.
+    pub codes: Codes,
+    /// Layout of the fixed-width family.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed_width: Option<FixedWidth>,
+}
+
+/// Codec families the gateway speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    /// Fixed-width GBK records over a length-framed stream (bank A).
+    FixedWidth,
+    /// ISO 20022 pain.001/pain.002 over HTTPS (bank B).
+    Iso20022,
+    /// ISO 8583-like frames with MACs (bank C).
+    Iso8583,
+}
+
+/// Transport settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transport {
+    /// `tcp`, `tls` (mutual TLS over TCP) or `https`.
+    pub kind: TransportKind,
+    /// Framing of messages on the stream.
+    pub framing: Framing,
+    /// Connections the bank accepts at once from one client.
+    pub max_connections: u32,
+    /// Time allowed to connect.
+    pub connect_timeout: DurationText,
+    /// Time allowed for one request and its reply.
+    pub request_timeout: DurationText,
+}
+
+/// Transport kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    /// Plain TCP.
+    Tcp,
+    /// TLS over TCP with client certificates.
+    Tls,
+    /// HTTPS with client certificates.
+    Https,
+}
+
+/// Message framing on a stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Framing {
+    /// `digits` ASCII decimal digits giving the body length.
+    AsciiLength {
+        /// Header digits.
+        digits: usize,
+        /// Largest body.
+        max_body: usize,
+    },
+    /// HTTP carries its own framing.
+    Http {
+        /// Largest body.
+        max_body: usize,
+    },
+}
+
+/// Sizes and concurrency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Items in one bank batch (part).
+    pub items_per_part: u32,
+    /// Requests outstanding on one connection.
+    pub max_in_flight: u32,
+}
+
+/// Timers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timers {
+    /// How often an accepted part's results are asked for.
+    pub poll_interval: DurationText,
+    /// Echo on an idle connection this often.
+    pub echo_interval: DurationText,
+    /// The bank closes connections idle this long.
+    pub idle_timeout: DurationText,
+    /// First retry delay after a busy answer or a transport error.
+    pub retry_min: DurationText,
+    /// Longest retry delay.
+    pub retry_max: DurationText,
+    /// Retries in one attempt before the work is put back for later.
+    pub retry_times: u32,
+}
+
+/// What a submit answer means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubmitOutcome {
+    /// Accepted now.
+    Accepted,
+    /// Accepted before under the same reference; nothing is paid again.
+    Duplicate,
+    /// Busy: retry later with the same reference.
+    Busy,
+    /// Refused: an operator must look.
+    Rejected,
+}
+
+/// What a query answer means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueryOutcome {
+    /// Answered (processing or final).
+    Answered,
+    /// The bank does not know the reference.
+    Unknown,
+    /// Busy: retry.
+    Busy,
+}
+
+/// An item's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemOutcome {
+    /// Credited.
+    Succeeded,
+    /// Failed: correct or return.
+    Failed,
+    /// Needs an operator.
+    Review,
+}
+
+/// One item code of the bank.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemCode {
+    /// What it means for the item.
+    pub outcome: ItemOutcome,
+    /// Readable reason.
+    pub reason: String,
+}
+
+/// The bank's codes. Anything not listed is unknown: for items it means `review`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Codes {
+    /// Answers to a submit.
+    pub submit: BTreeMap<String, SubmitOutcome>,
+    /// Answers to a query.
+    pub query: BTreeMap<String, QueryOutcome>,
+    /// Per-item result codes.
+    pub item: BTreeMap<String, ItemCode>,
+}
+
+impl Codes {
+    /// The outcome of an item code; unknown codes need review, never a guess.
+    pub fn item_outcome(&self, code: &str) -> (ItemOutcome, &str) {
+        match self.item.get(code) {
+            Some(c) => (c.outcome, c.reason.as_str()),
+            None => (ItemOutcome::Review, "unknown result code"),
+        }
+    }
+}
+
+/// Text encodings of the fixed-width family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TextEncoding {
+    /// Strict GBK (see `codecs::field::gbk`).
+    Gbk,
+}
+
+/// The fixed-width family's layout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixedWidth {
+    /// Record length in bytes, without CR LF.
+    pub record_len: usize,
+    /// Text encoding.
+    pub encoding: TextEncoding,
+    /// `txn_code` of an echo request.
+    pub echo_request: String,
+    /// `txn_code` of an echo reply.
+    pub echo_reply: String,
+    /// Value tables: e.g. `id_type.person = "1"`.
+    pub values: BTreeMap<String, BTreeMap<String, String>>,
+    /// Record layouts by name.
+    pub layouts: BTreeMap<String, Vec<FieldSpec>>,
+}
+
+/// The record layouts the fixed-width link uses, and the fields each must have.
+pub const FIXED_WIDTH_REQUIRED: &[(&str, &[&str])] = &[
+    (
+        "submit_header",
+        &[
+            "batch_no", "payer_account", "payer_name", "subsidy_code", "item_count", "total_amount",
+            "submit_date", "submit_time", "region_code",
+        ],
+    ),
+    (
+        "submit_detail",
+        &[
+            "seq", "account_no", "account_name", "id_type", "id_no", "amount", "account_kind",
+            "account_bank_code", "phone", "memo",
+        ],
+    ),
+    ("trailer", &["item_count", "total_amount"]),
+    ("submit_reply", &["batch_no", "ret_code", "ret_msg", "bank_batch_id", "accept_date"]),
+    ("query", &["batch_no", "query_id", "query_date", "query_time"]),
+    (
+        "query_reply_header",
+        &[
+            "batch_no", "query_id", "ret_code", "state", "success_count", "success_amount", "fail_count",
+            "fail_amount", "reply_date", "reply_time",
+        ],
+    ),
+    (
+        "result_detail",
+        &[
+            "seq", "account_no", "amount", "result", "fail_code", "fail_reason", "account_bank_code",
+            "confirm_date", "confirm_time", "bank_txn_no",
+        ],
+    ),
+    ("echo", &["txn_code"]),
+];
+
+/// Value tables the fixed-width link looks up, and their keys.
+pub const FIXED_WIDTH_VALUES: &[(&str, &[&str])] = &[
+    ("id_type", &["person", "unit"]),
+    ("account_kind", &["ssc", "corporate", "personal"]),
+    ("state", &["processing", "final"]),
+];
+
+impl FixedWidth {
+    /// The checked layout `name`.
+    pub fn layout(&self, name: &str) -> Result<RecordLayout, String> {
+        let fields = self.layouts.get(name).ok_or_else(|| format!("no layout `{name}`"))?;
+        RecordLayout::new(self.record_len, fields.clone()).map_err(|e| e.to_string())
+    }
+
+    /// The value of `table.key`, e.g. `value("id_type", "person")`.
+    pub fn value(&self, table: &str, key: &str) -> Option<&str> {
+        self.values.get(table).and_then(|t| t.get(key)).map(String::as_str)
+    }
+}
+
+impl Profile {
+    /// Checks what serde cannot: `Err((key, problem))`.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |key: &str, problem: String| Err((key.to_owned(), problem));
+        if self.code.len() != 12 || !self.code.bytes().all(|b| b.is_ascii_digit()) {
+            return bad("code", format!("`{}` is not a 12-digit bank code", self.code));
+        }
+        if self.name.trim().is_empty() {
+            return bad("name", "empty".into());
+        }
+        if self.transport.max_connections == 0 {
+            return bad("transport.max_connections", "must be at least 1".into());
+        }
+        if self.limits.items_per_part == 0 {
+            return bad("limits.items_per_part", "must be at least 1".into());
+        }
+        if self.limits.max_in_flight == 0 {
+            return bad("limits.max_in_flight", "must be at least 1".into());
+        }
+        if self.timers.poll_interval.0.is_zero() {
+            return bad("timers.poll_interval", "must be more than 0".into());
+        }
+        if !self.codes.item.values().any(|c| c.outcome == ItemOutcome::Succeeded) {
+            return bad("codes.item", "no code means `succeeded`".into());
+        }
+        match (self.family, &self.fixed_width) {
+            (Family::FixedWidth, None) => return bad("fixed_width", "the fixed-width family needs this table".into()),
+            (Family::FixedWidth, Some(fw)) => {
+                for (name, fields) in FIXED_WIDTH_REQUIRED {
+                    let key = format!("fixed_width.layouts.{name}");
+                    let layout = match fw.layout(name) {
+                        Ok(l) => l,
+                        Err(e) => return bad(&key, e),
+                    };
+                    for f in *fields {
+                        if layout.field(f).is_none() {
+                            return bad(&key, format!("has no field `{f}`"));
+                        }
+                    }
+                }
+                for (table, keys) in FIXED_WIDTH_VALUES {
+                    for k in *keys {
+                        if fw.value(table, k).is_none() {
+                            return bad(&format!("fixed_width.values.{table}"), format!("has no `{k}`"));
+                        }
+                    }
+                }
+                if let Framing::Http { .. } = self.transport.framing {
+                    return bad("transport.framing", "the fixed-width family needs a stream framing".into());
+                }
+            }
+            (_, Some(_)) => return bad("fixed_width", "only for the fixed-width family".into()),
+            (_, None) => {}
+        }
+        Ok(())
+    }
+}

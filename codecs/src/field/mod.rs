@@ -1,0 +1,4 @@
+//! Field encodings shared by the formats.
+pub mod gbk;
+
+pub use gbk::GbkError;

@@ -1,0 +1,499 @@
+//! Fixed-width records (bank A family).
+//!
+//! A body is a sequence of records of `record_len` bytes, each followed by a terminator (CR LF):
+//!
+//! ```text
+//! +---------------------- record_len bytes ---------------------+----+
+//! | field | field | field ...  (widths in BYTES, GBK text)       | CRLF |
+//! +-------------------------------------------------------------+----+
+//! ```
+//! Field kinds: `A` text, left-aligned, space-padded, strict GBK; `N` digits, right-aligned, zero-padded;
+//! `C` a constant. Only fields marked `cut` (free text) may be shortened, at a character boundary;
+//! any other value that does not fit is an error, never silently truncated.
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+
+use crate::field::gbk::{self, GbkError};
+
+/// How a field's bytes are written and read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FieldKind {
+    /// Text: left-aligned, space-padded, GBK.
+    #[serde(rename = "A")]
+    Text,
+    /// Digits: right-aligned, zero-padded.
+    #[serde(rename = "N")]
+    Digits,
+    /// A constant (`value`).
+    #[serde(rename = "C")]
+    Const,
+}
+
+/// One field of a record layout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldSpec {
+    /// Field name: the contract between the layout and the code that fills or reads it.
+    pub name: String,
+    /// Byte offset inside the record (checked: fields are contiguous).
+    pub at: usize,
+    /// Width in bytes.
+    pub width: usize,
+    /// Kind of field.
+    pub kind: FieldKind,
+    /// The constant of a `C` field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// Free text that may be cut at a character boundary when too long.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cut: bool,
+}
+
+/// A value handed to the encoder for one field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value<'a> {
+    /// Text (for `A`), or a digit string (for `N`).
+    Text(Cow<'a, str>),
+    /// A number (for `N`, or `A` written in decimal).
+    Num(u64),
+    /// Nothing: spaces for `A`, zeros for `N`.
+    Blank,
+}
+
+impl<'a> From<&'a str> for Value<'a> {
+    fn from(s: &'a str) -> Self {
+        Value::Text(Cow::Borrowed(s))
+    }
+}
+
+impl From<String> for Value<'_> {
+    fn from(s: String) -> Self {
+        Value::Text(Cow::Owned(s))
+    }
+}
+
+impl From<u64> for Value<'_> {
+    fn from(n: u64) -> Self {
+        Value::Num(n)
+    }
+}
+
+/// Errors in a layout definition.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LayoutError {
+    /// A field does not start where the previous one ended.
+    #[error("field `{field}` is at {at}, expected {expected} (fields must be contiguous)")]
+    NotContiguous {
+        /// Field name.
+        field: String,
+        /// Declared offset.
+        at: usize,
+        /// Offset where the previous field ended.
+        expected: usize,
+    },
+    /// The widths do not add up to the record length.
+    #[error("fields cover {covered} bytes, the record has {record_len}")]
+    WrongLength {
+        /// Sum of widths.
+        covered: usize,
+        /// Record length.
+        record_len: usize,
+    },
+    /// A field has width 0 or a bad constant.
+    #[error("field `{field}`: {problem}")]
+    BadField {
+        /// Field name.
+        field: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// Two fields share a name.
+    #[error("field `{field}` is declared twice")]
+    Duplicate {
+        /// Field name.
+        field: String,
+    },
+}
+
+/// Why a value could not be written into a field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// The value is longer than the field and may not be cut.
+    #[error("field `{field}`: {len} bytes do not fit in {width}")]
+    TooLong {
+        /// Field name.
+        field: String,
+        /// Encoded length.
+        len: usize,
+        /// Field width.
+        width: usize,
+    },
+    /// Text with no strict GBK form.
+    #[error("field `{field}`: {source}")]
+    NotGbk {
+        /// Field name.
+        field: String,
+        /// Where.
+        source: GbkError,
+    },
+    /// A digit field got something else than digits.
+    #[error("field `{field}`: not digits")]
+    NotDigits {
+        /// Field name.
+        field: String,
+    },
+}
+
+/// Why bytes could not be read as a record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The body is not a whole number of terminated records.
+    #[error("body of {len} bytes is not a whole number of {unit}-byte records")]
+    BodyLength {
+        /// Body length.
+        len: usize,
+        /// Record length plus terminator.
+        unit: usize,
+    },
+    /// A record is not followed by its terminator.
+    #[error("record {record}: no CR LF terminator at byte {offset}")]
+    Terminator {
+        /// 0-based record index.
+        record: usize,
+        /// Byte offset in the body.
+        offset: usize,
+    },
+    /// A record has the wrong length.
+    #[error("record of {len} bytes, expected {expected}")]
+    RecordLength {
+        /// Actual length.
+        len: usize,
+        /// Expected.
+        expected: usize,
+    },
+    /// A field's bytes are not valid for its kind.
+    #[error("field `{field}` at byte {offset}: {problem}")]
+    Field {
+        /// Field name.
+        field: String,
+        /// Byte offset of the field inside the record.
+        offset: usize,
+        /// What is wrong (never the field's content).
+        problem: &'static str,
+    },
+}
+
+/// A validated record layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordLayout {
+    record_len: usize,
+    fields: Vec<FieldSpec>,
+}
+
+/// A decoded record: the field values in layout order (text trimmed of its padding).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record<'l> {
+    layout: &'l RecordLayout,
+    values: Vec<String>,
+}
+
+impl<'l> Record<'l> {
+    /// The value of field `name`, if the layout has it.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.layout.index_of(name).map(|i| self.values[i].as_str())
+    }
+
+    /// The value of a digit field `name` as a number.
+    pub fn num(&self, name: &str) -> Option<u64> {
+        self.get(name).and_then(|v| v.parse().ok())
+    }
+
+    /// Values in layout order, with their specs.
+    pub fn fields(&self) -> impl Iterator<Item = (&FieldSpec, &str)> {
+        self.layout.fields.iter().zip(self.values.iter().map(String::as_str))
+    }
+}
+
+impl RecordLayout {
+    /// Builds and checks a layout: contiguous fields covering exactly `record_len` bytes.
+    pub fn new(record_len: usize, fields: Vec<FieldSpec>) -> Result<Self, LayoutError> {
+        let mut expected = 0usize;
+        for (i, f) in fields.iter().enumerate() {
+            if fields[..i].iter().any(|g| g.name == f.name) {
+                return Err(LayoutError::Duplicate { field: f.name.clone() });
+            }
+            if f.at != expected {
+                return Err(LayoutError::NotContiguous { field: f.name.clone(), at: f.at, expected });
+            }
+            if f.width == 0 {
+                return Err(LayoutError::BadField { field: f.name.clone(), problem: "width 0".into() });
+            }
+            match (&f.kind, &f.value) {
+                (FieldKind::Const, Some(v)) if v.len() == f.width && v.is_ascii() => {}
+                (FieldKind::Const, _) => {
+                    return Err(LayoutError::BadField {
+                        field: f.name.clone(),
+                        problem: format!("a C field needs an ASCII `value` of exactly {} bytes", f.width),
+                    });
+                }
+                (_, Some(_)) => {
+                    return Err(LayoutError::BadField {
+                        field: f.name.clone(),
+                        problem: "only C fields take a `value`".into(),
+                    });
+                }
+                _ => {}
+            }
+            if f.cut && f.kind != FieldKind::Text {
+                return Err(LayoutError::BadField { field: f.name.clone(), problem: "only A fields can be cut".into() });
+            }
+            expected += f.width;
+        }
+        if expected != record_len {
+            return Err(LayoutError::WrongLength { covered: expected, record_len });
+        }
+        Ok(Self { record_len, fields })
+    }
+
+    /// Record length in bytes (terminator excluded).
+    pub fn record_len(&self) -> usize {
+        self.record_len
+    }
+
+    /// The fields.
+    pub fn fields(&self) -> &[FieldSpec] {
+        &self.fields
+    }
+
+    /// The spec of field `name`.
+    pub fn field(&self, name: &str) -> Option<&FieldSpec> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    fn index_of(&self, name: &str) -> Option<usize> {
+        self.fields.iter().position(|f| f.name == name)
+    }
+
+    /// The constant prefix that identifies this record kind (its leading `C` fields).
+    pub fn tag(&self) -> Vec<u8> {
+        let mut tag = Vec::new();
+        for f in &self.fields {
+            match (&f.kind, &f.value) {
+                (FieldKind::Const, Some(v)) => tag.extend_from_slice(v.as_bytes()),
+                _ => break,
+            }
+        }
+        tag
+    }
+
+    /// Whether `record` starts with this layout's constant prefix.
+    pub fn matches(&self, record: &[u8]) -> bool {
+        let tag = self.tag();
+        !tag.is_empty() && record.starts_with(&tag)
+    }
+
+    /// Appends one record (without terminator) to `out`, asking `value` for each non-constant field.
+    /// On error, `out` is restored to its previous length.
+    pub fn encode<'v>(
+        &self,
+        out: &mut Vec<u8>,
+        mut value: impl FnMut(&str) -> Value<'v>,
+    ) -> Result<(), EncodeError> {
+        let start = out.len();
+        out.reserve(self.record_len);
+        for f in &self.fields {
+            if let Err(e) = write_field(out, f, if f.kind == FieldKind::Const { Value::Blank } else { value(&f.name) }) {
+                out.truncate(start);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads one record (without terminator). Rejects trailing or missing bytes.
+    pub fn decode<'l>(&'l self, record: &[u8]) -> Result<Record<'l>, DecodeError> {
+        if record.len() != self.record_len {
+            return Err(DecodeError::RecordLength { len: record.len(), expected: self.record_len });
+        }
+        let mut values = Vec::with_capacity(self.fields.len());
+        for f in &self.fields {
+            let bytes = &record[f.at..f.at + f.width];
+            let err = |problem| DecodeError::Field { field: f.name.clone(), offset: f.at, problem };
+            let v = match f.kind {
+                FieldKind::Const => {
+                    if Some(bytes) != f.value.as_deref().map(str::as_bytes) {
+                        return Err(err("not the expected constant"));
+                    }
+                    f.value.clone().unwrap_or_default()
+                }
+                FieldKind::Digits => {
+                    if !bytes.iter().all(u8::is_ascii_digit) {
+                        return Err(err("not digits"));
+                    }
+                    bytes.iter().map(|&b| char::from(b)).collect()
+                }
+                FieldKind::Text => {
+                    let end = bytes.iter().rposition(|&b| b != b' ').map_or(0, |p| p + 1);
+                    gbk::decode(&bytes[..end]).map_err(|_| err("not GBK text (or a character split at the field boundary)"))?
+                }
+            };
+            values.push(v);
+        }
+        Ok(Record { layout: self, values })
+    }
+}
+
+fn write_field(out: &mut Vec<u8>, f: &FieldSpec, v: Value<'_>) -> Result<(), EncodeError> {
+    let too_long = |len| EncodeError::TooLong { field: f.name.clone(), len, width: f.width };
+    match f.kind {
+        FieldKind::Const => out.extend_from_slice(f.value.as_deref().unwrap_or_default().as_bytes()),
+        FieldKind::Digits => {
+            let digits: Cow<'_, str> = match v {
+                Value::Num(n) => Cow::Owned(n.to_string()),
+                Value::Text(t) => t,
+                Value::Blank => Cow::Borrowed(""),
+            };
+            if !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(EncodeError::NotDigits { field: f.name.clone() });
+            }
+            if digits.len() > f.width {
+                return Err(too_long(digits.len()));
+            }
+            out.resize(out.len() + f.width - digits.len(), b'0');
+            out.extend_from_slice(digits.as_bytes());
+        }
+        FieldKind::Text => {
+            let start = out.len();
+            match v {
+                Value::Num(n) => out.extend_from_slice(n.to_string().as_bytes()),
+                Value::Text(t) => gbk::encode_into(&t, out)
+                    .map_err(|source| EncodeError::NotGbk { field: f.name.clone(), source })?,
+                Value::Blank => {}
+            }
+            let len = out.len() - start;
+            if len > f.width {
+                if !f.cut {
+                    return Err(too_long(len));
+                }
+                let keep = gbk::boundary_at_most(&out[start..], f.width);
+                out.truncate(start + keep);
+            }
+            out.resize(start + f.width, b' ');
+        }
+    }
+    Ok(())
+}
+
+/// The terminator after every record.
+pub const TERMINATOR: &[u8; 2] = b"\r\n";
+
+/// Splits a body into records, checking the terminators. Yields `(index, record)`.
+pub fn records(body: &[u8], record_len: usize) -> Result<Vec<&[u8]>, DecodeError> {
+    let unit = record_len + TERMINATOR.len();
+    if body.len() % unit != 0 {
+        return Err(DecodeError::BodyLength { len: body.len(), unit });
+    }
+    let mut out = Vec::with_capacity(body.len() / unit);
+    for (i, chunk) in body.chunks_exact(unit).enumerate() {
+        if &chunk[record_len..] != TERMINATOR {
+            return Err(DecodeError::Terminator { record: i, offset: i * unit + record_len });
+        }
+        out.push(&chunk[..record_len]);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(name: &str, at: usize, width: usize, kind: FieldKind) -> FieldSpec {
+        FieldSpec { name: name.into(), at, width, kind, value: None, cut: false }
+    }
+
+    fn layout() -> RecordLayout {
+        let mut tag = f("rec_type", 0, 1, FieldKind::Const);
+        tag.value = Some("D".into());
+        let mut name = f("name", 1, 6, FieldKind::Text);
+        name.cut = true;
+        RecordLayout::new(20, vec![tag, name, f("id", 7, 5, FieldKind::Text), f("amount", 12, 8, FieldKind::Digits)])
+            .expect("layout")
+    }
+
+    #[test]
+    fn encodes_pads_and_decodes() {
+        let l = layout();
+        let mut out = Vec::new();
+        l.encode(&mut out, |n| match n {
+            "name" => "张三".into(),
+            "id" => "AB1".into(),
+            "amount" => 1234u64.into(),
+            _ => Value::Blank,
+        })
+        .expect("encode");
+        assert_eq!(out.len(), 20);
+        assert_eq!(&out[..1], b"D");
+        assert_eq!(&out[5..7], b"  ");
+        assert_eq!(&out[7..20], b"AB1  00001234");
+        let r = l.decode(&out).expect("decode");
+        assert_eq!(r.get("name"), Some("张三"));
+        assert_eq!(r.num("amount"), Some(1234));
+    }
+
+    #[test]
+    fn cuts_free_text_at_character_boundary() {
+        let l = layout();
+        let mut out = Vec::new();
+        // "a张三李" is 7 GBK bytes; the field holds 6: cut after 三 would be 5 bytes, never half of 李.
+        l.encode(&mut out, |n| match n {
+            "name" => "a张三李".into(),
+            _ => Value::Blank,
+        })
+        .expect("encode");
+        assert_eq!(&out[1..7], &[b'a', 0xD5, 0xC5, 0xC8, 0xFD, b' ']);
+    }
+
+    #[test]
+    fn refuses_to_cut_identifiers() {
+        let err = layout().encode(&mut Vec::new(), |n| match n {
+            "id" => "ABCDEF".into(),
+            _ => Value::Blank,
+        });
+        assert_eq!(err, Err(EncodeError::TooLong { field: "id".into(), len: 6, width: 5 }));
+    }
+
+    #[test]
+    fn rejects_bad_layouts() {
+        assert!(matches!(
+            RecordLayout::new(10, vec![f("a", 0, 4, FieldKind::Text), f("b", 5, 5, FieldKind::Text)]),
+            Err(LayoutError::NotContiguous { .. })
+        ));
+        assert!(matches!(RecordLayout::new(10, vec![f("a", 0, 4, FieldKind::Text)]), Err(LayoutError::WrongLength { .. })));
+    }
+
+    #[test]
+    fn decode_names_field_and_offset() {
+        let l = layout();
+        let mut rec = b"D      AB1  0000x234".to_vec();
+        let err = l.decode(&rec).expect_err("bad digits");
+        assert_eq!(err, DecodeError::Field { field: "amount".into(), offset: 12, problem: "not digits" });
+        rec[0] = b'X';
+        assert!(matches!(l.decode(&rec), Err(DecodeError::Field { offset: 0, .. })));
+        // half a double-byte character at the end of the name field
+        let mut rec = b"D     \xD5AB1  00001234".to_vec();
+        rec.truncate(20);
+        assert!(matches!(l.decode(&rec), Err(DecodeError::Field { offset: 1, .. })));
+    }
+
+    #[test]
+    fn splits_records_checking_terminators() {
+        let body = b"abc\r\ndef\r\n";
+        assert_eq!(records(body, 3).expect("ok"), vec![&b"abc"[..], &b"def"[..]]);
+        assert!(matches!(records(b"abc\r\ndefXY", 3), Err(DecodeError::Terminator { record: 1, offset: 8 })));
+        assert!(matches!(records(b"abc\r\nde", 3), Err(DecodeError::BodyLength { .. })));
+    }
+}

@@ -1,0 +1,2 @@
+//! Wire formats: frame -> records -> fields.
+pub mod fixed_width;
