@@ -1,6 +1,7 @@
 //! The profile schema. Every table refuses unknown keys.
 use std::collections::BTreeMap;
 
+use codecs::format::fixed_width::messages::Layouts;
 use codecs::format::fixed_width::{FieldSpec, RecordLayout};
 use serde::{Deserialize, Serialize};
 
@@ -259,6 +260,15 @@ impl FixedWidth {
     pub fn layout(&self, name: &str) -> Result<RecordLayout, String> {
         let fields = self.layouts.get(name).ok_or_else(|| format!("no layout `{name}`"))?;
         RecordLayout::new(self.record_len, fields.clone()).map_err(|e| e.to_string())
+    }
+
+    /// All the layouts, checked, by role.
+    pub fn messages(&self) -> Result<Layouts, String> {
+        let mut map = BTreeMap::new();
+        for (name, _) in FIXED_WIDTH_REQUIRED {
+            map.insert((*name).to_owned(), self.layout(name)?);
+        }
+        Layouts::from_map(&map).map_err(|n| format!("no layout `{n}`"))
     }
 
     /// The value of `table.key`, e.g. `value("id_type", "person")`.

@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::field::gbk::{self, GbkError};
 
+pub mod messages;
+
 /// How a field's bytes are written and read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FieldKind {
