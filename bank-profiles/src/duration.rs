@@ -14,7 +14,9 @@ impl DurationText {
         let t = text.trim();
         let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
-        let n: u64 = num.parse().map_err(|_| format!("`{text}` is not a duration like 30s, 500ms, 2m, 1h"))?;
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("`{text}` is not a duration like 30s, 500ms, 2m, 1h"))?;
         let d = match unit {
             "ms" => Duration::from_millis(n),
             "s" => Duration::from_secs(n),
@@ -29,11 +31,11 @@ impl DurationText {
 impl fmt::Display for DurationText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();
-        if ms % 3_600_000 == 0 && ms > 0 {
+        if ms.is_multiple_of(3_600_000) && ms > 0 {
             write!(f, "{}h", ms / 3_600_000)
-        } else if ms % 60_000 == 0 && ms > 0 {
+        } else if ms.is_multiple_of(60_000) && ms > 0 {
             write!(f, "{}m", ms / 60_000)
-        } else if ms % 1000 == 0 {
+        } else if ms.is_multiple_of(1000) {
             write!(f, "{}s", ms / 1000)
         } else {
             write!(f, "{ms}ms")
@@ -60,7 +62,13 @@ mod tests {
 
     #[test]
     fn parses_and_prints() {
-        for (t, d) in [("30s", 30_000), ("500ms", 500), ("2m", 120_000), ("1h", 3_600_000), ("0s", 0)] {
+        for (t, d) in [
+            ("30s", 30_000),
+            ("500ms", 500),
+            ("2m", 120_000),
+            ("1h", 3_600_000),
+            ("0s", 0),
+        ] {
             let p = DurationText::parse(t).expect(t);
             assert_eq!(p.0, Duration::from_millis(d));
             assert_eq!(p.to_string(), t);

@@ -57,15 +57,24 @@ pub enum ProfileError {
     },
 }
 
-const BUILTIN: &[(&str, &str)] = &[("402241000015.toml", include_str!("../profiles/402241000015.toml"))];
+const BUILTIN: &[(&str, &str)] = &[(
+    "402241000015.toml",
+    include_str!("../profiles/402241000015.toml"),
+)];
 
 /// Parses and validates one profile from TOML text; `file` is only used in error messages.
 pub fn parse(file: &Path, text: &str) -> Result<Profile, ProfileError> {
-    let profile: Profile =
-        toml::from_str(text).map_err(|e| ProfileError::Syntax { file: file.to_owned(), message: e.to_string() })?;
+    let profile: Profile = toml::from_str(text).map_err(|e| ProfileError::Syntax {
+        file: file.to_owned(),
+        message: e.to_string(),
+    })?;
     profile
         .validate()
-        .map_err(|(key, problem)| ProfileError::Invalid { file: file.to_owned(), key, problem })?;
+        .map_err(|(key, problem)| ProfileError::Invalid {
+            file: file.to_owned(),
+            key,
+            problem,
+        })?;
     Ok(profile)
 }
 
@@ -87,7 +96,10 @@ pub fn builtin() -> Result<BTreeMap<String, Profile>, ProfileError> {
 
 /// Loads every `*.toml` of `dir` (sorted by name), refusing two files for one bank code.
 pub fn load_dir(dir: &Path) -> Result<BTreeMap<String, Profile>, ProfileError> {
-    let io = |source| ProfileError::Io { file: dir.to_owned(), source };
+    let io = |source| ProfileError::Io {
+        file: dir.to_owned(),
+        source,
+    };
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io)?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -96,10 +108,17 @@ pub fn load_dir(dir: &Path) -> Result<BTreeMap<String, Profile>, ProfileError> {
     files.sort();
     let mut out: BTreeMap<String, (PathBuf, Profile)> = BTreeMap::new();
     for file in files {
-        let text = std::fs::read_to_string(&file).map_err(|source| ProfileError::Io { file: file.clone(), source })?;
+        let text = std::fs::read_to_string(&file).map_err(|source| ProfileError::Io {
+            file: file.clone(),
+            source,
+        })?;
         let p = parse(&file, &text)?;
         if let Some((other, _)) = out.get(&p.code) {
-            return Err(ProfileError::DuplicateCode { file, code: p.code.clone(), other: other.clone() });
+            return Err(ProfileError::DuplicateCode {
+                file,
+                code: p.code.clone(),
+                other: other.clone(),
+            });
         }
         out.insert(p.code.clone(), (file, p));
     }
@@ -129,15 +148,22 @@ mod tests {
 
     #[test]
     fn bad_layout_names_the_key() {
-        let text = BUILTIN[0].1.replacen("at = 5, width = 20", "at = 6, width = 20", 1);
+        let text = BUILTIN[0]
+            .1
+            .replacen("at = 5, width = 20", "at = 6, width = 20", 1);
         let err = parse(Path::new("x.toml"), &text).expect_err("bad layout");
         let msg = err.to_string();
-        assert!(msg.contains("x.toml") && msg.contains("fixed_width.layouts.submit_header"), "{msg}");
+        assert!(
+            msg.contains("x.toml") && msg.contains("fixed_width.layouts.submit_header"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn missing_required_field_is_refused() {
-        let text = BUILTIN[0].1.replacen("name = \"account_no\"", "name = \"acct\"", 1);
+        let text = BUILTIN[0]
+            .1
+            .replacen("name = \"account_no\"", "name = \"acct\"", 1);
         let err = parse(Path::new("x.toml"), &text).expect_err("missing field");
         assert!(err.to_string().contains("account_no"), "{err}");
     }

@@ -217,32 +217,75 @@ pub const FIXED_WIDTH_REQUIRED: &[(&str, &[&str])] = &[
     (
         "submit_header",
         &[
-            "batch_no", "payer_account", "payer_name", "subsidy_code", "item_count", "total_amount",
-            "submit_date", "submit_time", "region_code",
+            "batch_no",
+            "payer_account",
+            "payer_name",
+            "subsidy_code",
+            "item_count",
+            "total_amount",
+            "submit_date",
+            "submit_time",
+            "region_code",
         ],
     ),
     (
         "submit_detail",
         &[
-            "seq", "account_no", "account_name", "id_type", "id_no", "amount", "account_kind",
-            "account_bank_code", "phone", "memo",
+            "seq",
+            "account_no",
+            "account_name",
+            "id_type",
+            "id_no",
+            "amount",
+            "account_kind",
+            "account_bank_code",
+            "phone",
+            "memo",
         ],
     ),
     ("trailer", &["item_count", "total_amount"]),
-    ("submit_reply", &["batch_no", "ret_code", "ret_msg", "bank_batch_id", "accept_date"]),
-    ("query", &["batch_no", "query_id", "query_date", "query_time"]),
+    (
+        "submit_reply",
+        &[
+            "batch_no",
+            "ret_code",
+            "ret_msg",
+            "bank_batch_id",
+            "accept_date",
+        ],
+    ),
+    (
+        "query",
+        &["batch_no", "query_id", "query_date", "query_time"],
+    ),
     (
         "query_reply_header",
         &[
-            "batch_no", "query_id", "ret_code", "state", "success_count", "success_amount", "fail_count",
-            "fail_amount", "reply_date", "reply_time",
+            "batch_no",
+            "query_id",
+            "ret_code",
+            "state",
+            "success_count",
+            "success_amount",
+            "fail_count",
+            "fail_amount",
+            "reply_date",
+            "reply_time",
         ],
     ),
     (
         "result_detail",
         &[
-            "seq", "account_no", "amount", "result", "fail_code", "fail_reason", "account_bank_code",
-            "confirm_date", "confirm_time", "bank_txn_no",
+            "seq",
+            "account_no",
+            "amount",
+            "result",
+            "fail_code",
+            "fail_reason",
+            "account_bank_code",
+            "confirm_date",
+            "confirm_time",
+            "bank_txn_no",
         ],
     ),
     ("echo", &["txn_code"]),
@@ -258,7 +301,10 @@ pub const FIXED_WIDTH_VALUES: &[(&str, &[&str])] = &[
 impl FixedWidth {
     /// The checked layout `name`.
     pub fn layout(&self, name: &str) -> Result<RecordLayout, String> {
-        let fields = self.layouts.get(name).ok_or_else(|| format!("no layout `{name}`"))?;
+        let fields = self
+            .layouts
+            .get(name)
+            .ok_or_else(|| format!("no layout `{name}`"))?;
         RecordLayout::new(self.record_len, fields.clone()).map_err(|e| e.to_string())
     }
 
@@ -273,7 +319,10 @@ impl FixedWidth {
 
     /// The value of `table.key`, e.g. `value("id_type", "person")`.
     pub fn value(&self, table: &str, key: &str) -> Option<&str> {
-        self.values.get(table).and_then(|t| t.get(key)).map(String::as_str)
+        self.values
+            .get(table)
+            .and_then(|t| t.get(key))
+            .map(String::as_str)
     }
 }
 
@@ -282,7 +331,10 @@ impl Profile {
     pub fn validate(&self) -> Result<(), (String, String)> {
         let bad = |key: &str, problem: String| Err((key.to_owned(), problem));
         if self.code.len() != 12 || !self.code.bytes().all(|b| b.is_ascii_digit()) {
-            return bad("code", format!("`{}` is not a 12-digit bank code", self.code));
+            return bad(
+                "code",
+                format!("`{}` is not a 12-digit bank code", self.code),
+            );
         }
         if self.name.trim().is_empty() {
             return bad("name", "empty".into());
@@ -299,11 +351,21 @@ impl Profile {
         if self.timers.poll_interval.0.is_zero() {
             return bad("timers.poll_interval", "must be more than 0".into());
         }
-        if !self.codes.item.values().any(|c| c.outcome == ItemOutcome::Succeeded) {
+        if !self
+            .codes
+            .item
+            .values()
+            .any(|c| c.outcome == ItemOutcome::Succeeded)
+        {
             return bad("codes.item", "no code means `succeeded`".into());
         }
         match (self.family, &self.fixed_width) {
-            (Family::FixedWidth, None) => return bad("fixed_width", "the fixed-width family needs this table".into()),
+            (Family::FixedWidth, None) => {
+                return bad(
+                    "fixed_width",
+                    "the fixed-width family needs this table".into(),
+                );
+            }
             (Family::FixedWidth, Some(fw)) => {
                 for (name, fields) in FIXED_WIDTH_REQUIRED {
                     let key = format!("fixed_width.layouts.{name}");
@@ -320,12 +382,18 @@ impl Profile {
                 for (table, keys) in FIXED_WIDTH_VALUES {
                     for k in *keys {
                         if fw.value(table, k).is_none() {
-                            return bad(&format!("fixed_width.values.{table}"), format!("has no `{k}`"));
+                            return bad(
+                                &format!("fixed_width.values.{table}"),
+                                format!("has no `{k}`"),
+                            );
                         }
                     }
                 }
                 if let Framing::Http { .. } = self.transport.framing {
-                    return bad("transport.framing", "the fixed-width family needs a stream framing".into());
+                    return bad(
+                        "transport.framing",
+                        "the fixed-width family needs a stream framing".into(),
+                    );
                 }
             }
             (_, Some(_)) => return bad("fixed_width", "only for the fixed-width family".into()),

@@ -37,18 +37,27 @@ pub fn encode_into(text: &str, out: &mut Vec<u8>) -> Result<(), GbkError> {
     }
     let mut encoder = GBK.new_encoder();
     let start = out.len();
-    let room = encoder.max_buffer_length_from_utf8_without_replacement(text.len()).unwrap_or(text.len() * 2);
+    let room = encoder
+        .max_buffer_length_from_utf8_without_replacement(text.len())
+        .unwrap_or(text.len() * 2);
     out.resize(start + room, 0);
-    let (result, read, written) = encoder.encode_from_utf8_without_replacement(text, &mut out[start..], true);
+    let (result, read, written) =
+        encoder.encode_from_utf8_without_replacement(text, &mut out[start..], true);
     out.truncate(start + written);
     match result {
         EncoderResult::InputEmpty => {}
         EncoderResult::Unmappable(c) => {
             let consumed = read - c.len_utf8();
-            return Err(GbkError::Unmappable { position: text[..consumed].chars().count() + 1 });
+            return Err(GbkError::Unmappable {
+                position: text[..consumed].chars().count() + 1,
+            });
         }
         // The buffer was sized by the encoder's own bound: report rather than panic should it ever lie.
-        EncoderResult::OutputFull => return Err(GbkError::Unmappable { position: text[..read].chars().count() + 1 }),
+        EncoderResult::OutputFull => {
+            return Err(GbkError::Unmappable {
+                position: text[..read].chars().count() + 1,
+            });
+        }
     }
     // WHATWG GBK encodes U+20AC as the single byte 0x80, which the banks do not accept.
     if let Some(pos) = text.chars().position(|c| c == '\u{20AC}') {
@@ -108,7 +117,22 @@ pub fn decode(bytes: &[u8]) -> Result<String, GbkError> {
             decoder.decode_to_string_without_replacement(&bytes[read_total..], &mut out, true);
         read_total += read;
         match result {
-            DecoderResult::InputEmpty => return Ok(out),
+            DecoderResult::InputEmpty => {
+                // Strict: every character must come back to the same bytes (WHATWG GBK decodes a few
+                // byte pairs, e.g. A2E3 -> U+20AC, that the banks' code page does not have).
+                let again = encode(&out).map_err(|e| GbkError::Malformed {
+                    offset: match e {
+                        GbkError::Unmappable { position } => offset_of_char(bytes, position),
+                        GbkError::Malformed { offset } => offset,
+                    },
+                })?;
+                if again != bytes {
+                    return Err(GbkError::Malformed {
+                        offset: first_difference(bytes, &again),
+                    });
+                }
+                return Ok(out);
+            }
             DecoderResult::OutputFull => out.reserve(bytes.len()),
             DecoderResult::Malformed(bad, extra) => {
                 let offset = read_total.saturating_sub(usize::from(bad) + usize::from(extra));
@@ -116,6 +140,29 @@ pub fn decode(bytes: &[u8]) -> Result<String, GbkError> {
             }
         }
     }
+}
+
+fn offset_of_char(bytes: &[u8], position: usize) -> usize {
+    let mut i = 0;
+    for _ in 1..position {
+        if i >= bytes.len() {
+            break;
+        }
+        i += if bytes[i] < 0x80 { 1 } else { 2 };
+    }
+    i.min(bytes.len())
+}
+
+fn first_difference(a: &[u8], b: &[u8]) -> usize {
+    let mut i = 0;
+    while i < a.len() {
+        let step = if a[i] < 0x80 { 1 } else { 2 };
+        if a.get(i..i + step) != b.get(i..i + step) {
+            return i;
+        }
+        i += step;
+    }
+    i
 }
 
 /// The largest prefix length of `bytes` (valid GBK) that is at most `max` and ends on a character
@@ -155,9 +202,27 @@ mod tests {
     #[test]
     fn decodes_and_rejects_four_byte_and_0x80() {
         assert_eq!(decode(&[0xD5, 0xC5, 0xC8, 0xFD]).expect("ok"), "张三");
-        assert_eq!(decode(&[b'a', 0x80]), Err(GbkError::Malformed { offset: 1 }));
-        assert_eq!(decode(&[0x81, 0x30, 0x81, 0x30]), Err(GbkError::Malformed { offset: 0 }));
-        assert_eq!(decode(&[b'x', 0xD5]), Err(GbkError::Malformed { offset: 1 }));
+        assert_eq!(
+            decode(&[b'a', 0x80]),
+            Err(GbkError::Malformed { offset: 1 })
+        );
+        assert_eq!(
+            decode(&[0x81, 0x30, 0x81, 0x30]),
+            Err(GbkError::Malformed { offset: 0 })
+        );
+        assert_eq!(
+            decode(&[b'x', 0xD5]),
+            Err(GbkError::Malformed { offset: 1 })
+        );
+        // A2E3 is U+20AC in WHATWG GBK, which the banks' code page lacks; A3A0 would come back as A1A1.
+        assert_eq!(
+            decode(&[b'a', 0xA2, 0xE3]),
+            Err(GbkError::Malformed { offset: 1 })
+        );
+        assert_eq!(
+            decode(&[0xA3, 0xA0]),
+            Err(GbkError::Malformed { offset: 0 })
+        );
     }
 
     #[test]

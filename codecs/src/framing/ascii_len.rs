@@ -56,7 +56,10 @@ impl AsciiLenCodec {
     pub fn new(digits: usize, max_len: usize) -> Self {
         let digits = digits.clamp(1, 18);
         let expressible = 10usize.saturating_pow(digits as u32).saturating_sub(1);
-        Self { digits, max_len: max_len.min(expressible) }
+        Self {
+            digits,
+            max_len: max_len.min(expressible),
+        }
     }
 
     /// Number of header digits.
@@ -79,7 +82,10 @@ impl AsciiLenCodec {
             len = len.saturating_mul(10).saturating_add(usize::from(b - b'0'));
         }
         if len > self.max_len {
-            return Err(FramingError::TooLong { len, max: self.max_len });
+            return Err(FramingError::TooLong {
+                len,
+                max: self.max_len,
+            });
         }
         Ok(len)
     }
@@ -87,7 +93,10 @@ impl AsciiLenCodec {
     /// Writes the header for a body of `len` bytes.
     pub fn write_header(&self, len: usize, dst: &mut impl BufMut) -> Result<(), FramingError> {
         if len > self.max_len {
-            return Err(FramingError::TooLong { len, max: self.max_len });
+            return Err(FramingError::TooLong {
+                len,
+                max: self.max_len,
+            });
         }
         let text = format!("{len:0width$}", width = self.digits);
         dst.put_slice(text.as_bytes());
@@ -111,7 +120,10 @@ impl Decoder for AsciiLenCodec {
             return Ok(None);
         }
         let len = self.parse_header(&src[..self.digits])?;
-        let total = self.digits.checked_add(len).ok_or(FramingError::TooLong { len, max: self.max_len })?;
+        let total = self.digits.checked_add(len).ok_or(FramingError::TooLong {
+            len,
+            max: self.max_len,
+        })?;
         if src.len() < total {
             src.reserve(total - src.len());
             return Ok(None);
@@ -126,11 +138,16 @@ impl Decoder for AsciiLenCodec {
             None if buf.is_empty() => Ok(None),
             None => {
                 let want = if buf.len() >= self.digits {
-                    self.parse_header(&buf[..self.digits]).map(|l| l + self.digits).unwrap_or(0)
+                    self.parse_header(&buf[..self.digits])
+                        .map(|l| l + self.digits)
+                        .unwrap_or(0)
                 } else {
                     self.digits
                 };
-                Err(FramingError::Truncated { have: buf.len(), want })
+                Err(FramingError::Truncated {
+                    have: buf.len(),
+                    want,
+                })
             }
         }
     }
@@ -178,7 +195,9 @@ mod tests {
         let mut wire = BytesMut::new();
         codec().encode(&b"first"[..], &mut wire).expect("encode");
         codec().encode(&b""[..], &mut wire).expect("encode");
-        codec().encode(&b"second frame"[..], &mut wire).expect("encode");
+        codec()
+            .encode(&b"second frame"[..], &mut wire)
+            .expect("encode");
         let wire = wire.freeze();
         for chunk in 1..=wire.len() {
             let mut c = codec();
@@ -190,7 +209,14 @@ mod tests {
                     frames.push(f.freeze());
                 }
             }
-            assert_eq!(frames, vec![Bytes::from_static(b"first"), Bytes::new(), Bytes::from_static(b"second frame")]);
+            assert_eq!(
+                frames,
+                vec![
+                    Bytes::from_static(b"first"),
+                    Bytes::new(),
+                    Bytes::from_static(b"second frame")
+                ]
+            );
             assert!(buf.is_empty());
         }
     }
@@ -199,14 +225,26 @@ mod tests {
     fn rejects_non_digit_header() {
         let mut buf = BytesMut::from(&b"0000x005hello"[..]);
         let err = codec().decode(&mut buf).expect_err("must fail");
-        assert!(matches!(err, FramingError::HeaderNotDigits { offset: 4 }), "{err}");
+        assert!(
+            matches!(err, FramingError::HeaderNotDigits { offset: 4 }),
+            "{err}"
+        );
     }
 
     #[test]
     fn rejects_oversize_before_reading_body() {
         let mut buf = BytesMut::from(&b"16777217"[..]);
         let err = codec().decode(&mut buf).expect_err("must fail");
-        assert!(matches!(err, FramingError::TooLong { len: 16_777_217, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                FramingError::TooLong {
+                    len: 16_777_217,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
@@ -215,7 +253,10 @@ mod tests {
         let mut c = codec();
         assert!(c.decode(&mut buf).expect("partial").is_none());
         let err = c.decode_eof(&mut buf).expect_err("truncated");
-        assert!(matches!(err, FramingError::Truncated { have: 11, want: 18 }), "{err}");
+        assert!(
+            matches!(err, FramingError::Truncated { have: 11, want: 18 }),
+            "{err}"
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{records, DecodeError, EncodeError, Record, RecordLayout, Value, TERMINATOR};
+use super::{DecodeError, EncodeError, Record, RecordLayout, TERMINATOR, Value, records};
 
 /// The layouts of one bank of the family, by role.
 #[derive(Debug, Clone)]
@@ -277,14 +277,22 @@ fn at(record: usize) -> impl Fn(DecodeError) -> MessageError {
 }
 
 impl Layouts {
-    fn push<'v>(out: &mut Vec<u8>, layout: &RecordLayout, f: impl FnMut(&str) -> Value<'v>) -> Result<(), EncodeError> {
+    fn push<'v>(
+        out: &mut Vec<u8>,
+        layout: &RecordLayout,
+        f: impl FnMut(&str) -> Value<'v>,
+    ) -> Result<(), EncodeError> {
         layout.encode(out, f)?;
         out.extend_from_slice(TERMINATOR);
         Ok(())
     }
 
     /// Appends a submit header record.
-    pub fn encode_submit_header(&self, out: &mut Vec<u8>, h: &SubmitHeader) -> Result<(), EncodeError> {
+    pub fn encode_submit_header(
+        &self,
+        out: &mut Vec<u8>,
+        h: &SubmitHeader,
+    ) -> Result<(), EncodeError> {
         Self::push(out, &self.submit_header, |n| match n {
             "batch_no" => h.batch_no.as_str().into(),
             "payer_account" => h.payer_account.as_str().into(),
@@ -300,7 +308,11 @@ impl Layouts {
     }
 
     /// Appends a submit detail record.
-    pub fn encode_submit_detail(&self, out: &mut Vec<u8>, d: &SubmitDetail) -> Result<(), EncodeError> {
+    pub fn encode_submit_detail(
+        &self,
+        out: &mut Vec<u8>,
+        d: &SubmitDetail,
+    ) -> Result<(), EncodeError> {
         Self::push(out, &self.submit_detail, |n| match n {
             "seq" => d.seq.into(),
             "account_no" => d.account_no.as_str().into(),
@@ -404,7 +416,13 @@ impl Layouts {
     /// An echo body with `txn_code`.
     pub fn encode_echo(&self, txn_code: &str) -> Result<Vec<u8>, EncodeError> {
         let mut out = Vec::with_capacity(self.unit());
-        Self::push(&mut out, &self.echo, |n| if n == "txn_code" { txn_code.into() } else { Value::Blank })?;
+        Self::push(&mut out, &self.echo, |n| {
+            if n == "txn_code" {
+                txn_code.into()
+            } else {
+                Value::Blank
+            }
+        })?;
         Ok(out)
     }
 
@@ -414,13 +432,19 @@ impl Layouts {
 
     fn decode_trailer(&self, i: usize, rec: &[u8]) -> Result<Trailer, MessageError> {
         let r = self.trailer.decode(rec).map_err(at(i))?;
-        Ok(Trailer { item_count: num(&r, "item_count"), total_amount: num(&r, "total_amount") })
+        Ok(Trailer {
+            item_count: num(&r, "item_count"),
+            total_amount: num(&r, "total_amount"),
+        })
     }
 
     /// Reads a request (what the bank receives). The first record's tag selects the message.
     pub fn decode_request(&self, body: &[u8]) -> Result<Request, MessageError> {
         let recs = self.split(body)?;
-        let first = *recs.first().ok_or(MessageError::Structure { record: 0, problem: "empty body" })?;
+        let first = *recs.first().ok_or(MessageError::Structure {
+            record: 0,
+            problem: "empty body",
+        })?;
         if self.submit_header.matches(first) {
             let h = self.submit_header.decode(first).map_err(at(0))?;
             let header = SubmitHeader {
@@ -435,13 +459,25 @@ impl Layouts {
                 region_code: text(&h, "region_code"),
             };
             let last = recs.len() - 1;
-            if last < 1 || !self.trailer.matches(recs[last]) {
-                return Err(MessageError::Structure { record: last, problem: "submit does not end with a trailer" });
+            if last < 2 {
+                return Err(MessageError::Structure {
+                    record: last,
+                    problem: "a submit has at least one detail",
+                });
+            }
+            if !self.trailer.matches(recs[last]) {
+                return Err(MessageError::Structure {
+                    record: last,
+                    problem: "submit does not end with a trailer",
+                });
             }
             let mut details = Vec::with_capacity(last.saturating_sub(1));
             for (i, rec) in recs.iter().enumerate().take(last).skip(1) {
                 if !self.submit_detail.matches(rec) {
-                    return Err(MessageError::Structure { record: i, problem: "expected a submit detail" });
+                    return Err(MessageError::Structure {
+                        record: i,
+                        problem: "expected a submit detail",
+                    });
                 }
                 let d = self.submit_detail.decode(rec).map_err(at(i))?;
                 details.push(SubmitDetail {
@@ -458,10 +494,17 @@ impl Layouts {
                 });
             }
             let trailer = self.decode_trailer(last, recs[last])?;
-            return Ok(Request::Submit(Submit { header, details, trailer }));
+            return Ok(Request::Submit(Submit {
+                header,
+                details,
+                trailer,
+            }));
         }
         if recs.len() != 1 {
-            return Err(MessageError::Structure { record: 1, problem: "unexpected record after a one-record request" });
+            return Err(MessageError::Structure {
+                record: 1,
+                problem: "unexpected record after a one-record request",
+            });
         }
         if self.query.matches(first) {
             let q = self.query.decode(first).map_err(at(0))?;
@@ -476,14 +519,20 @@ impl Layouts {
             let e = self.echo.decode(first).map_err(at(0))?;
             return Ok(Request::Echo(text(&e, "txn_code")));
         }
-        Err(MessageError::Structure { record: 0, problem: "unknown record type or transaction code" })
+        Err(MessageError::Structure {
+            record: 0,
+            problem: "unknown record type or transaction code",
+        })
     }
 
     /// Reads a submit reply.
     pub fn decode_submit_reply(&self, body: &[u8]) -> Result<SubmitReply, MessageError> {
         let recs = self.split(body)?;
         if recs.len() != 1 {
-            return Err(MessageError::Structure { record: recs.len().min(1), problem: "a submit reply is one record" });
+            return Err(MessageError::Structure {
+                record: recs.len().min(1),
+                problem: "a submit reply is one record",
+            });
         }
         let r = self.submit_reply.decode(recs[0]).map_err(at(0))?;
         Ok(SubmitReply {
@@ -499,7 +548,10 @@ impl Layouts {
     pub fn decode_echo(&self, body: &[u8]) -> Result<String, MessageError> {
         let recs = self.split(body)?;
         if recs.len() != 1 {
-            return Err(MessageError::Structure { record: recs.len().min(1), problem: "an echo is one record" });
+            return Err(MessageError::Structure {
+                record: recs.len().min(1),
+                problem: "an echo is one record",
+            });
         }
         let e = self.echo.decode(recs[0]).map_err(at(0))?;
         Ok(text(&e, "txn_code"))
@@ -507,9 +559,16 @@ impl Layouts {
 
     /// Reads a query reply. `final_state` is the profile's code of the final state: only then may result
     /// details and a trailer follow.
-    pub fn decode_query_reply(&self, body: &[u8], final_state: &str) -> Result<QueryReply, MessageError> {
+    pub fn decode_query_reply(
+        &self,
+        body: &[u8],
+        final_state: &str,
+    ) -> Result<QueryReply, MessageError> {
         let recs = self.split(body)?;
-        let first = *recs.first().ok_or(MessageError::Structure { record: 0, problem: "empty body" })?;
+        let first = *recs.first().ok_or(MessageError::Structure {
+            record: 0,
+            problem: "empty body",
+        })?;
         let h = self.query_reply_header.decode(first).map_err(at(0))?;
         let header = QueryReplyHeader {
             batch_no: text(&h, "batch_no"),
@@ -524,19 +583,38 @@ impl Layouts {
             reply_time: text(&h, "reply_time"),
         };
         if recs.len() == 1 {
-            return Ok(QueryReply { header, details: Vec::new(), trailer: None });
+            if header.state == final_state {
+                return Err(MessageError::Structure {
+                    record: 0,
+                    problem: "a final reply without its results",
+                });
+            }
+            return Ok(QueryReply {
+                header,
+                details: Vec::new(),
+                trailer: None,
+            });
         }
         if header.state != final_state {
-            return Err(MessageError::Structure { record: 1, problem: "details after a reply that is not final" });
+            return Err(MessageError::Structure {
+                record: 1,
+                problem: "details after a reply that is not final",
+            });
         }
         let last = recs.len() - 1;
         if !self.trailer.matches(recs[last]) {
-            return Err(MessageError::Structure { record: last, problem: "results do not end with a trailer" });
+            return Err(MessageError::Structure {
+                record: last,
+                problem: "results do not end with a trailer",
+            });
         }
         let mut details = Vec::with_capacity(last - 1);
         for (i, rec) in recs.iter().enumerate().take(last).skip(1) {
             if !self.result_detail.matches(rec) {
-                return Err(MessageError::Structure { record: i, problem: "expected a result detail" });
+                return Err(MessageError::Structure {
+                    record: i,
+                    problem: "expected a result detail",
+                });
             }
             let d = self.result_detail.decode(rec).map_err(at(i))?;
             details.push(ResultDetail {
@@ -553,6 +631,10 @@ impl Layouts {
             });
         }
         let trailer = Some(self.decode_trailer(last, recs[last])?);
-        Ok(QueryReply { header, details, trailer })
+        Ok(QueryReply {
+            header,
+            details,
+            trailer,
+        })
     }
 }

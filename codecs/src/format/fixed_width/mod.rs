@@ -141,6 +141,14 @@ pub enum EncodeError {
         /// Where.
         source: GbkError,
     },
+    /// Text with a control character (CR, LF, TAB...), which would break the record layout.
+    #[error("field `{field}`: character {position} is a control character")]
+    Control {
+        /// Field name.
+        field: String,
+        /// 1-based character position.
+        position: usize,
+    },
     /// A digit field got something else than digits.
     #[error("field `{field}`: not digits")]
     NotDigits {
@@ -216,7 +224,10 @@ impl<'l> Record<'l> {
 
     /// Values in layout order, with their specs.
     pub fn fields(&self) -> impl Iterator<Item = (&FieldSpec, &str)> {
-        self.layout.fields.iter().zip(self.values.iter().map(String::as_str))
+        self.layout
+            .fields
+            .iter()
+            .zip(self.values.iter().map(String::as_str))
     }
 }
 
@@ -226,20 +237,32 @@ impl RecordLayout {
         let mut expected = 0usize;
         for (i, f) in fields.iter().enumerate() {
             if fields[..i].iter().any(|g| g.name == f.name) {
-                return Err(LayoutError::Duplicate { field: f.name.clone() });
+                return Err(LayoutError::Duplicate {
+                    field: f.name.clone(),
+                });
             }
             if f.at != expected {
-                return Err(LayoutError::NotContiguous { field: f.name.clone(), at: f.at, expected });
+                return Err(LayoutError::NotContiguous {
+                    field: f.name.clone(),
+                    at: f.at,
+                    expected,
+                });
             }
             if f.width == 0 {
-                return Err(LayoutError::BadField { field: f.name.clone(), problem: "width 0".into() });
+                return Err(LayoutError::BadField {
+                    field: f.name.clone(),
+                    problem: "width 0".into(),
+                });
             }
             match (&f.kind, &f.value) {
                 (FieldKind::Const, Some(v)) if v.len() == f.width && v.is_ascii() => {}
                 (FieldKind::Const, _) => {
                     return Err(LayoutError::BadField {
                         field: f.name.clone(),
-                        problem: format!("a C field needs an ASCII `value` of exactly {} bytes", f.width),
+                        problem: format!(
+                            "a C field needs an ASCII `value` of exactly {} bytes",
+                            f.width
+                        ),
                     });
                 }
                 (_, Some(_)) => {
@@ -251,12 +274,18 @@ impl RecordLayout {
                 _ => {}
             }
             if f.cut && f.kind != FieldKind::Text {
-                return Err(LayoutError::BadField { field: f.name.clone(), problem: "only A fields can be cut".into() });
+                return Err(LayoutError::BadField {
+                    field: f.name.clone(),
+                    problem: "only A fields can be cut".into(),
+                });
             }
             expected += f.width;
         }
         if expected != record_len {
-            return Err(LayoutError::WrongLength { covered: expected, record_len });
+            return Err(LayoutError::WrongLength {
+                covered: expected,
+                record_len,
+            });
         }
         Ok(Self { record_len, fields })
     }
@@ -308,7 +337,15 @@ impl RecordLayout {
         let start = out.len();
         out.reserve(self.record_len);
         for f in &self.fields {
-            if let Err(e) = write_field(out, f, if f.kind == FieldKind::Const { Value::Blank } else { value(&f.name) }) {
+            if let Err(e) = write_field(
+                out,
+                f,
+                if f.kind == FieldKind::Const {
+                    Value::Blank
+                } else {
+                    value(&f.name)
+                },
+            ) {
                 out.truncate(start);
                 return Err(e);
             }
@@ -319,12 +356,19 @@ impl RecordLayout {
     /// Reads one record (without terminator). Rejects trailing or missing bytes.
     pub fn decode<'l>(&'l self, record: &[u8]) -> Result<Record<'l>, DecodeError> {
         if record.len() != self.record_len {
-            return Err(DecodeError::RecordLength { len: record.len(), expected: self.record_len });
+            return Err(DecodeError::RecordLength {
+                len: record.len(),
+                expected: self.record_len,
+            });
         }
         let mut values = Vec::with_capacity(self.fields.len());
         for f in &self.fields {
             let bytes = &record[f.at..f.at + f.width];
-            let err = |problem| DecodeError::Field { field: f.name.clone(), offset: f.at, problem };
+            let err = |problem| DecodeError::Field {
+                field: f.name.clone(),
+                offset: f.at,
+                problem,
+            };
             let v = match f.kind {
                 FieldKind::Const => {
                     if Some(bytes) != f.value.as_deref().map(str::as_bytes) {
@@ -340,19 +384,33 @@ impl RecordLayout {
                 }
                 FieldKind::Text => {
                     let end = bytes.iter().rposition(|&b| b != b' ').map_or(0, |p| p + 1);
-                    gbk::decode(&bytes[..end]).map_err(|_| err("not GBK text (or a character split at the field boundary)"))?
+                    if bytes[..end].iter().any(|&b| b < 0x20 || b == 0x7F) {
+                        return Err(err("control character in text"));
+                    }
+                    gbk::decode(&bytes[..end]).map_err(|_| {
+                        err("not GBK text (or a character split at the field boundary)")
+                    })?
                 }
             };
             values.push(v);
         }
-        Ok(Record { layout: self, values })
+        Ok(Record {
+            layout: self,
+            values,
+        })
     }
 }
 
 fn write_field(out: &mut Vec<u8>, f: &FieldSpec, v: Value<'_>) -> Result<(), EncodeError> {
-    let too_long = |len| EncodeError::TooLong { field: f.name.clone(), len, width: f.width };
+    let too_long = |len| EncodeError::TooLong {
+        field: f.name.clone(),
+        len,
+        width: f.width,
+    };
     match f.kind {
-        FieldKind::Const => out.extend_from_slice(f.value.as_deref().unwrap_or_default().as_bytes()),
+        FieldKind::Const => {
+            out.extend_from_slice(f.value.as_deref().unwrap_or_default().as_bytes())
+        }
         FieldKind::Digits => {
             let digits: Cow<'_, str> = match v {
                 Value::Num(n) => Cow::Owned(n.to_string()),
@@ -360,7 +418,9 @@ fn write_field(out: &mut Vec<u8>, f: &FieldSpec, v: Value<'_>) -> Result<(), Enc
                 Value::Blank => Cow::Borrowed(""),
             };
             if !digits.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(EncodeError::NotDigits { field: f.name.clone() });
+                return Err(EncodeError::NotDigits {
+                    field: f.name.clone(),
+                });
             }
             if digits.len() > f.width {
                 return Err(too_long(digits.len()));
@@ -372,8 +432,18 @@ fn write_field(out: &mut Vec<u8>, f: &FieldSpec, v: Value<'_>) -> Result<(), Enc
             let start = out.len();
             match v {
                 Value::Num(n) => out.extend_from_slice(n.to_string().as_bytes()),
-                Value::Text(t) => gbk::encode_into(&t, out)
-                    .map_err(|source| EncodeError::NotGbk { field: f.name.clone(), source })?,
+                Value::Text(t) => {
+                    if let Some(p) = t.chars().position(char::is_control) {
+                        return Err(EncodeError::Control {
+                            field: f.name.clone(),
+                            position: p + 1,
+                        });
+                    }
+                    gbk::encode_into(&t, out).map_err(|source| EncodeError::NotGbk {
+                        field: f.name.clone(),
+                        source,
+                    })?
+                }
                 Value::Blank => {}
             }
             let len = out.len() - start;
@@ -396,13 +466,19 @@ pub const TERMINATOR: &[u8; 2] = b"\r\n";
 /// Splits a body into records, checking the terminators. Yields `(index, record)`.
 pub fn records(body: &[u8], record_len: usize) -> Result<Vec<&[u8]>, DecodeError> {
     let unit = record_len + TERMINATOR.len();
-    if body.len() % unit != 0 {
-        return Err(DecodeError::BodyLength { len: body.len(), unit });
+    if !body.len().is_multiple_of(unit) {
+        return Err(DecodeError::BodyLength {
+            len: body.len(),
+            unit,
+        });
     }
     let mut out = Vec::with_capacity(body.len() / unit);
     for (i, chunk) in body.chunks_exact(unit).enumerate() {
         if &chunk[record_len..] != TERMINATOR {
-            return Err(DecodeError::Terminator { record: i, offset: i * unit + record_len });
+            return Err(DecodeError::Terminator {
+                record: i,
+                offset: i * unit + record_len,
+            });
         }
         out.push(&chunk[..record_len]);
     }
@@ -414,7 +490,14 @@ mod tests {
     use super::*;
 
     fn f(name: &str, at: usize, width: usize, kind: FieldKind) -> FieldSpec {
-        FieldSpec { name: name.into(), at, width, kind, value: None, cut: false }
+        FieldSpec {
+            name: name.into(),
+            at,
+            width,
+            kind,
+            value: None,
+            cut: false,
+        }
     }
 
     fn layout() -> RecordLayout {
@@ -422,8 +505,16 @@ mod tests {
         tag.value = Some("D".into());
         let mut name = f("name", 1, 6, FieldKind::Text);
         name.cut = true;
-        RecordLayout::new(20, vec![tag, name, f("id", 7, 5, FieldKind::Text), f("amount", 12, 8, FieldKind::Digits)])
-            .expect("layout")
+        RecordLayout::new(
+            20,
+            vec![
+                tag,
+                name,
+                f("id", 7, 5, FieldKind::Text),
+                f("amount", 12, 8, FieldKind::Digits),
+            ],
+        )
+        .expect("layout")
     }
 
     #[test]
@@ -465,16 +556,29 @@ mod tests {
             "id" => "ABCDEF".into(),
             _ => Value::Blank,
         });
-        assert_eq!(err, Err(EncodeError::TooLong { field: "id".into(), len: 6, width: 5 }));
+        assert_eq!(
+            err,
+            Err(EncodeError::TooLong {
+                field: "id".into(),
+                len: 6,
+                width: 5
+            })
+        );
     }
 
     #[test]
     fn rejects_bad_layouts() {
         assert!(matches!(
-            RecordLayout::new(10, vec![f("a", 0, 4, FieldKind::Text), f("b", 5, 5, FieldKind::Text)]),
+            RecordLayout::new(
+                10,
+                vec![f("a", 0, 4, FieldKind::Text), f("b", 5, 5, FieldKind::Text)]
+            ),
             Err(LayoutError::NotContiguous { .. })
         ));
-        assert!(matches!(RecordLayout::new(10, vec![f("a", 0, 4, FieldKind::Text)]), Err(LayoutError::WrongLength { .. })));
+        assert!(matches!(
+            RecordLayout::new(10, vec![f("a", 0, 4, FieldKind::Text)]),
+            Err(LayoutError::WrongLength { .. })
+        ));
     }
 
     #[test]
@@ -482,20 +586,45 @@ mod tests {
         let l = layout();
         let mut rec = b"D      AB1  0000x234".to_vec();
         let err = l.decode(&rec).expect_err("bad digits");
-        assert_eq!(err, DecodeError::Field { field: "amount".into(), offset: 12, problem: "not digits" });
+        assert_eq!(
+            err,
+            DecodeError::Field {
+                field: "amount".into(),
+                offset: 12,
+                problem: "not digits"
+            }
+        );
         rec[0] = b'X';
-        assert!(matches!(l.decode(&rec), Err(DecodeError::Field { offset: 0, .. })));
+        assert!(matches!(
+            l.decode(&rec),
+            Err(DecodeError::Field { offset: 0, .. })
+        ));
         // half a double-byte character at the end of the name field
         let mut rec = b"D     \xD5AB1  00001234".to_vec();
         rec.truncate(20);
-        assert!(matches!(l.decode(&rec), Err(DecodeError::Field { offset: 1, .. })));
+        assert!(matches!(
+            l.decode(&rec),
+            Err(DecodeError::Field { offset: 1, .. })
+        ));
     }
 
     #[test]
     fn splits_records_checking_terminators() {
         let body = b"abc\r\ndef\r\n";
-        assert_eq!(records(body, 3).expect("ok"), vec![&b"abc"[..], &b"def"[..]]);
-        assert!(matches!(records(b"abc\r\ndefXY", 3), Err(DecodeError::Terminator { record: 1, offset: 8 })));
-        assert!(matches!(records(b"abc\r\nde", 3), Err(DecodeError::BodyLength { .. })));
+        assert_eq!(
+            records(body, 3).expect("ok"),
+            vec![&b"abc"[..], &b"def"[..]]
+        );
+        assert!(matches!(
+            records(b"abc\r\ndefXY", 3),
+            Err(DecodeError::Terminator {
+                record: 1,
+                offset: 8
+            })
+        ));
+        assert!(matches!(
+            records(b"abc\r\nde", 3),
+            Err(DecodeError::BodyLength { .. })
+        ));
     }
 }
