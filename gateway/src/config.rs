@@ -1,0 +1,441 @@
+//! The deployment configuration (`gateway serve --config FILE`), per `specs/config.md`.
+//!
+//! Unknown keys are refused with the key's name. Secrets never live in this file: it names a file or
+//! an environment variable that holds them.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use bank_profiles::DurationText;
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The platform API listener.
+    #[serde(default)]
+    pub server: Server,
+    /// The store.
+    #[serde(default)]
+    pub store: Store,
+    /// API tokens with their roles.
+    #[serde(default)]
+    pub tokens: Vec<Token>,
+    /// Who the gateway is.
+    #[serde(default)]
+    pub gateway: Gateway,
+    /// One table per shortlisted bank, keyed by its 12-digit code.
+    #[serde(default)]
+    pub banks: BTreeMap<String, Bank>,
+    /// The feedback SLA.
+    #[serde(default)]
+    pub sla: Sla,
+    /// The SMS centre.
+    #[serde(default)]
+    pub sms: Option<Sms>,
+    /// Platform events.
+    #[serde(default)]
+    pub events: Events,
+    /// Logging (added by the gateway).
+    #[serde(default)]
+    pub log: Log,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    /// Listen address of the API, `/metrics` and `/dashboard`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Optional API TLS certificate.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// Optional API TLS key.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// Largest JSON body (default 64 MiB, the contract's limit).
+    #[serde(default = "default_json_limit")]
+    pub max_json_bytes: usize,
+    /// Largest NDJSON body (default 1 GiB; read as a stream).
+    #[serde(default = "default_ndjson_limit")]
+    pub max_ndjson_bytes: usize,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_json_limit() -> usize {
+    64 * 1024 * 1024
+}
+fn default_ndjson_limit() -> usize {
+    1024 * 1024 * 1024
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            tls_cert: None,
+            tls_key: None,
+            max_json_bytes: default_json_limit(),
+            max_ndjson_bytes: default_ndjson_limit(),
+        }
+    }
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Store {
+    /// `sqlite://var/gateway.db` (default) or `postgres://...`.
+    #[serde(default = "default_store_url")]
+    pub url: String,
+}
+
+fn default_store_url() -> String {
+    "sqlite://var/gateway.db".into()
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self {
+            url: default_store_url(),
+        }
+    }
+}
+
+/// API roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Batches, queries, corrections, reads.
+    Submitter,
+    /// Read-only: batches, assessments, events, audit log.
+    Auditor,
+    /// Everything, including blacklist, disqualification, full personal data.
+    Admin,
+}
+
+impl Role {
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Submitter => "submitter",
+            Self::Auditor => "auditor",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+/// `[[tokens]]`: exactly one of `token` (development) or `token_sha256` (production).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Token {
+    /// Plain token (development only).
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Hex SHA-256 of the token.
+    #[serde(default)]
+    pub token_sha256: Option<String>,
+    /// Role.
+    pub role: Role,
+    /// Optional name shown in the audit log (default: a fingerprint of the token).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// `[gateway]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gateway {
+    /// Who the gateway is to the banks (bank C F32).
+    #[serde(default = "default_institution")]
+    pub institution_code: String,
+    /// This instance (bank C F41; logs; leases).
+    #[serde(default = "default_node")]
+    pub node_id: String,
+    /// Extra bank profiles (`*.toml`), on top of the built-in ones.
+    #[serde(default)]
+    pub profiles_dir: Option<PathBuf>,
+    /// Environment variable holding the hex key of the keyed hashes used for look-ups.
+    #[serde(default)]
+    pub lookup_key_env: Option<String>,
+    /// File holding that key.
+    #[serde(default)]
+    pub lookup_key_file: Option<PathBuf>,
+    /// Shifts this instance's clock (drills only), e.g. `"-2h"` is not allowed; milliseconds.
+    #[serde(default)]
+    pub clock_offset_ms: i64,
+}
+
+fn default_institution() -> String {
+    "12345678".into()
+}
+fn default_node() -> String {
+    "GW01".into()
+}
+
+impl Default for Gateway {
+    fn default() -> Self {
+        Self {
+            institution_code: default_institution(),
+            node_id: default_node(),
+            profiles_dir: None,
+            lookup_key_env: None,
+            lookup_key_file: None,
+            clock_offset_ms: 0,
+        }
+    }
+}
+
+/// `[banks."<code>"]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bank {
+    /// `host:port` (TCP banks) or `https://host:port` (HTTPS banks).
+    pub endpoint: String,
+    /// TLS: trust only this CA.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// TLS: the client certificate the bank issued.
+    #[serde(default)]
+    pub client_cert: Option<PathBuf>,
+    /// TLS: its key.
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
+    /// Bank C: `x919` or `sm4`.
+    #[serde(default)]
+    pub mac_alg: Option<String>,
+    /// Bank C: hex MAC key in a file.
+    #[serde(default)]
+    pub mac_key_file: Option<PathBuf>,
+    /// Bank C: hex MAC key in an environment variable.
+    #[serde(default)]
+    pub mac_key_env: Option<String>,
+    /// Overrides the profile's poll interval (drills, demos).
+    #[serde(default)]
+    pub poll_interval: Option<DurationText>,
+    /// Overrides the profile's connection count (at most the profile's).
+    #[serde(default)]
+    pub max_connections: Option<u32>,
+}
+
+/// `[sla]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sla {
+    /// `next-day`, `next-working-day` or a duration such as `30s`.
+    #[serde(default = "default_deadline")]
+    pub deadline: String,
+    /// The working calendar (TOML).
+    #[serde(default)]
+    pub calendar: Option<PathBuf>,
+}
+
+fn default_deadline() -> String {
+    "next-day".into()
+}
+
+impl Default for Sla {
+    fn default() -> Self {
+        Self {
+            deadline: default_deadline(),
+            calendar: None,
+        }
+    }
+}
+
+/// `[sms]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sms {
+    /// `host:port`.
+    pub endpoint: String,
+    /// SMPP system_id.
+    pub system_id: String,
+    /// Environment variable with the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// File with the password.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Source address.
+    pub service_number: String,
+}
+
+/// `[events]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Events {
+    /// Where events are POSTed.
+    #[serde(default)]
+    pub callback_url: Option<String>,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Log {
+    /// JSON lines instead of text.
+    #[serde(default)]
+    pub json: bool,
+    /// `RUST_LOG`-style filter (default `info`).
+    #[serde(default)]
+    pub filter: Option<String>,
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Unreadable file.
+    #[error("{file}: {source}")]
+    Io {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not the schema (the message names the key).
+    #[error("{file}: {message}")]
+    Syntax {
+        /// The file.
+        file: PathBuf,
+        /// What toml said.
+        message: String,
+    },
+    /// Parsed but not usable.
+    #[error("{file}: `{key}`: {problem}")]
+    Invalid {
+        /// The file.
+        file: PathBuf,
+        /// The key.
+        key: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+impl Config {
+    /// Reads and checks a config file.
+    pub fn load(file: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Io {
+            file: file.to_owned(),
+            source,
+        })?;
+        Self::parse(file, &text)
+    }
+
+    /// Parses and checks config text.
+    pub fn parse(file: &Path, text: &str) -> Result<Self, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            file: file.to_owned(),
+            message: e.to_string(),
+        })?;
+        cfg.check().map_err(|(key, problem)| ConfigError::Invalid {
+            file: file.to_owned(),
+            key,
+            problem,
+        })?;
+        Ok(cfg)
+    }
+
+    fn check(&self) -> Result<(), (String, String)> {
+        for (i, t) in self.tokens.iter().enumerate() {
+            let key = format!("tokens[{i}]");
+            match (&t.token, &t.token_sha256) {
+                (Some(_), Some(_)) | (None, None) => {
+                    return Err((key, "give exactly one of `token` or `token_sha256`".into()));
+                }
+                (None, Some(h)) if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                    return Err((format!("{key}.token_sha256"), "not 64 hex digits".into()));
+                }
+                (Some(tok), None) if tok.len() < 8 => {
+                    return Err((format!("{key}.token"), "shorter than 8 characters".into()));
+                }
+                _ => {}
+            }
+        }
+        for (code, b) in &self.banks {
+            if code.len() != 12 || !code.bytes().all(|c| c.is_ascii_digit()) {
+                return Err((format!("banks.{code}"), "not a 12-digit bank code".into()));
+            }
+            if b.endpoint.trim().is_empty() {
+                return Err((format!("banks.{code}.endpoint"), "empty".into()));
+            }
+        }
+        if self.gateway.node_id.is_empty() || self.gateway.node_id.len() > 8 {
+            return Err((
+                "gateway.node_id".into(),
+                "1 to 8 characters (bank C F41 is ans8)".into(),
+            ));
+        }
+        crate::sla::DeadlinePolicy::parse(&self.sla.deadline)
+            .map_err(|e| ("sla.deadline".to_owned(), e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC_EXAMPLE: &str = r#"
+[server]
+listen = "127.0.0.1:8080"
+
+[store]
+url = "sqlite://var/gateway.db"
+
+[[tokens]]
+token = "dev-only-token"
+role = "submitter"
+[[tokens]]
+token_sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+role = "admin"
+
+[gateway]
+institution_code = "12345678"
+node_id = "GW01"
+
+[banks."402241000015"]
+endpoint = "127.0.0.1:7001"
+
+[sla]
+deadline = "next-day"
+calendar = "data/cn-working-calendar.toml"
+
+[sms]
+endpoint = "127.0.0.1:2775"
+system_id = "gw"
+password_env = "SMPP_PASSWORD"
+service_number = "10690000"
+
+[events]
+"#;
+
+    #[test]
+    fn reads_the_spec_example() {
+        let c = Config::parse(Path::new("x.toml"), SPEC_EXAMPLE).expect("spec example");
+        assert_eq!(c.tokens.len(), 2);
+        assert_eq!(c.banks["402241000015"].endpoint, "127.0.0.1:7001");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let text = SPEC_EXAMPLE.replace("node_id = \"GW01\"", "node_id = \"GW01\"\nnodeid = \"x\"");
+        let err = Config::parse(Path::new("x.toml"), &text)
+            .expect_err("unknown key")
+            .to_string();
+        assert!(err.contains("nodeid"), "{err}");
+    }
+
+    #[test]
+    fn bad_deadline_is_named() {
+        let text = SPEC_EXAMPLE.replace("deadline = \"next-day\"", "deadline = \"tomorrow\"");
+        let err = Config::parse(Path::new("x.toml"), &text)
+            .expect_err("bad deadline")
+            .to_string();
+        assert!(err.contains("sla.deadline"), "{err}");
+    }
+}

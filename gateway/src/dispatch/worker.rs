@@ -1,0 +1,481 @@
+//! One loop per bank: claim due work with leases, run it with at most the bank's connection count in
+//! flight, record the outcome. Sends that may have reached the bank without a readable answer become
+//! `unknown` and are resolved by a query before anything is sent again.
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use bank_profiles::{QueryOutcome, SubmitOutcome};
+use codecs::format::fixed_width::messages::{Query, SubmitHeader};
+use serde_json::json;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::fixed_width::{DetailSource, FixedWidthLink, LinkError};
+use super::{BankEntry, BankLink};
+use crate::app::App;
+use crate::clock::SHANGHAI;
+use crate::domain::{PartState, ids};
+use crate::ops::metrics;
+use crate::results;
+use crate::store::{Claim, EventRow, PartRow, StoreError};
+
+/// How often a worker looks for due work when nothing wakes it.
+const TICK: Duration = Duration::from_millis(250);
+/// A poll is made this long before a running query's deadline, whatever the interval.
+const LAST_POLL_BEFORE_DEADLINE: i64 = 120_000;
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Runs the bank's worker until `stop`.
+pub async fn run(app: Arc<App>, bank: Arc<BankEntry>, stop: CancellationToken) {
+    let slots = bank.max_connections() as usize;
+    let lease = ms(bank.profile.transport.request_timeout.0) * 3 + 30_000;
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    let mut last_echo = Instant::now();
+    info!(bank = %bank.code, slots, "bank worker started");
+    loop {
+        while tasks.try_join_next().is_some() {}
+        let free = slots.saturating_sub(tasks.len());
+        if free > 0 {
+            let now = app.clock.now_ms();
+            for claim in [Claim::Resolve, Claim::Send, Claim::Poll] {
+                let free = slots.saturating_sub(tasks.len());
+                if free == 0 {
+                    break;
+                }
+                let claimed = app
+                    .store
+                    .claim_parts(
+                        claim,
+                        &bank.code,
+                        now,
+                        &app.node_id,
+                        now + lease,
+                        free as i64,
+                    )
+                    .await;
+                match claimed {
+                    Ok(parts) => {
+                        for part in parts {
+                            let (app, bank) = (app.clone(), bank.clone());
+                            tasks.spawn(async move {
+                                if let Err(e) = handle(&app, &bank, claim, part).await {
+                                    warn!(bank = %bank.code, error = %e, "store error in bank worker");
+                                }
+                            });
+                        }
+                    }
+                    Err(e) => warn!(bank = %bank.code, error = %e, "claiming work failed"),
+                }
+            }
+        }
+        if let BankLink::FixedWidth(link) = &bank.link
+            && last_echo.elapsed() >= link.echo_interval() / 2
+        {
+            last_echo = Instant::now();
+            link.keep_alive().await;
+        }
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = app.work.notified() => {}
+            _ = tokio::time::sleep(TICK) => {}
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+    // Work in flight keeps its lease; a restart resolves it.
+    tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
+    info!(bank = %bank.code, "bank worker stopped");
+}
+
+async fn handle(
+    app: &App,
+    bank: &BankEntry,
+    claim: Claim,
+    part: PartRow,
+) -> Result<(), StoreError> {
+    match &bank.link {
+        BankLink::FixedWidth(link) => match claim {
+            Claim::Send => send(app, bank, link, part).await,
+            Claim::Resolve => ask(app, bank, link, part, true).await,
+            Claim::Poll => ask(app, bank, link, part, false).await,
+        },
+    }
+}
+
+fn backoff(bank: &BankEntry) -> impl Iterator<Item = Duration> {
+    let t = &bank.profile.timers;
+    ExponentialBuilder::default()
+        .with_min_delay(t.retry_min.0)
+        .with_max_delay(t.retry_max.0)
+        .with_max_times(t.retry_times as usize)
+        .with_jitter()
+        .build()
+}
+
+fn event(app: &App, kind: &str, part: &PartRow, bank: &str, data: serde_json::Value) -> EventRow {
+    EventRow {
+        event_id: ids::new_id("e"),
+        kind: kind.into(),
+        at: app.clock.now_ms(),
+        batch_id: Some(part.batch_id.clone()),
+        seq: None,
+        bank_code: Some(bank.to_owned()),
+        code: None,
+        data: data.to_string(),
+    }
+}
+
+async fn review(
+    app: &App,
+    bank: &BankEntry,
+    part: &PartRow,
+    reason: &'static str,
+    detail: String,
+) -> Result<(), StoreError> {
+    warn!(bank = %bank.code, part = %part.part_id, reason, detail = %detail, "part needs review");
+    metrics::part_review(&bank.code, reason);
+    let ev = event(
+        app,
+        "part.review",
+        part,
+        &bank.code,
+        json!({"bank_ref": part.bank_ref, "reason": reason, "detail": detail}),
+    );
+    app.store.part_review(&part.part_id, &detail, &[ev]).await
+}
+
+async fn send(
+    app: &App,
+    bank: &BankEntry,
+    link: &FixedWidthLink,
+    part: PartRow,
+) -> Result<(), StoreError> {
+    let Some(batch) = app.store.get_batch(&part.batch_id).await? else {
+        return review(
+            app,
+            bank,
+            &part,
+            "missing-batch",
+            "the part's batch is gone".into(),
+        )
+        .await;
+    };
+    let items = app.store.part_items(&part.part_id).await?;
+    let family = link.family();
+    let details: Vec<_> = items
+        .iter()
+        .map(|i| {
+            family.detail(&DetailSource {
+                seq: i.seq,
+                recipient_kind: i.recipient_kind,
+                name: i.name.expose(),
+                id_no: i.id_no.expose(),
+                account_no: i.account_no.expose(),
+                account_kind: i.account_kind,
+                account_bank_code: &i.account_bank_code,
+                amount_fen: i.amount_fen,
+                phone: i.phone.expose(),
+                memo: &i.memo,
+            })
+        })
+        .collect();
+    let now = app.clock.now_shanghai();
+    let header = SubmitHeader {
+        batch_no: part.bank_ref.clone(),
+        payer_account: batch.payer_account_no.clone(),
+        payer_name: batch.payer_account_name.clone(),
+        subsidy_code: batch.subsidy_code.clone(),
+        item_count: details.len() as u64,
+        total_amount: details.iter().map(|d| d.amount).sum(),
+        submit_date: format!(
+            "{:04}{:02}{:02}",
+            now.year(),
+            u8::from(now.month()),
+            now.day()
+        ),
+        submit_time: format!("{:02}{:02}{:02}", now.hour(), now.minute(), now.second()),
+        region_code: batch.region_code.clone(),
+    };
+    let mut delays = backoff(bank);
+    loop {
+        let started = Instant::now();
+        let result = link.submit(&header, &details).await;
+        let outcome = match &result {
+            Ok(r) => bank.profile.codes.submit.get(&r.ret_code).copied(),
+            Err(_) => None,
+        };
+        metrics::bank_request(
+            &bank.code,
+            "submit",
+            &match &result {
+                Ok(r) => r.ret_code.clone(),
+                Err(_) => "error".into(),
+            },
+            started.elapsed(),
+        );
+        match (result, outcome) {
+            (Ok(reply), Some(SubmitOutcome::Accepted | SubmitOutcome::Duplicate)) => {
+                let now = app.clock.now_ms();
+                let next_poll = now + ms(bank.poll_interval());
+                info!(bank = %bank.code, part = %part.part_id, ret = %reply.ret_code, items = details.len(), "part accepted");
+                let mut events = vec![event(
+                    app,
+                    "batch.sent",
+                    &part,
+                    &bank.code,
+                    json!({"bank_ref": part.bank_ref}),
+                )];
+                let id = (!reply.bank_batch_id.is_empty()).then_some(reply.bank_batch_id.as_str());
+                return app
+                    .store
+                    .part_accepted(&part, id, now, next_poll, &mut events)
+                    .await;
+            }
+            (Ok(_), Some(SubmitOutcome::Busy)) => match delays.next() {
+                Some(d) => tokio::time::sleep(d).await,
+                None => {
+                    let next = app.clock.now_ms() + ms(bank.profile.timers.retry_max.0);
+                    return app
+                        .store
+                        .part_retry(&part.part_id, PartState::Pending, next, "bank busy")
+                        .await;
+                }
+            },
+            (Ok(reply), Some(SubmitOutcome::Rejected)) => {
+                return review(
+                    app,
+                    bank,
+                    &part,
+                    "refused",
+                    format!("bank answered {} {}", reply.ret_code, reply.ret_msg),
+                )
+                .await;
+            }
+            (Ok(reply), None) => {
+                return review(
+                    app,
+                    bank,
+                    &part,
+                    "unknown-code",
+                    format!("unknown submit answer {}", reply.ret_code),
+                )
+                .await;
+            }
+            (Err(e), _) if e.nothing_sent() => match delays.next() {
+                Some(d) => tokio::time::sleep(d).await,
+                None => {
+                    let next = app.clock.now_ms() + ms(bank.profile.timers.retry_max.0);
+                    return app
+                        .store
+                        .part_retry(&part.part_id, PartState::Pending, next, &e.to_string())
+                        .await;
+                }
+            },
+            (Err(e), _) => {
+                // The bank may have the batch: ask before anything is sent again.
+                warn!(bank = %bank.code, part = %part.part_id, error = %e, "send outcome unknown; will ask the bank");
+                let next = app.clock.now_ms() + ms(bank.profile.timers.retry_min.0);
+                return app
+                    .store
+                    .part_retry(&part.part_id, PartState::Unknown, next, &e.to_string())
+                    .await;
+            }
+        }
+    }
+}
+
+/// Asks the bank about a part: `resolving` an unknown send, or polling an accepted part for results.
+async fn ask(
+    app: &App,
+    bank: &BankEntry,
+    link: &FixedWidthLink,
+    part: PartRow,
+    resolving: bool,
+) -> Result<(), StoreError> {
+    let now = app.clock.now_shanghai();
+    let q = Query {
+        batch_no: part.bank_ref.clone(),
+        query_id: ids::new_bank_ref(),
+        query_date: format!(
+            "{:04}{:02}{:02}",
+            now.year(),
+            u8::from(now.month()),
+            now.day()
+        ),
+        query_time: format!("{:02}{:02}{:02}", now.hour(), now.minute(), now.second()),
+    };
+    let started = Instant::now();
+    let result = link.query(&q).await;
+    metrics::bank_request(
+        &bank.code,
+        "query",
+        &match &result {
+            Ok(r) => r.header.ret_code.clone(),
+            Err(_) => "error".into(),
+        },
+        started.elapsed(),
+    );
+    let now_ms = app.clock.now_ms();
+    let retry_state = if resolving {
+        PartState::Unknown
+    } else {
+        PartState::Accepted
+    };
+    let reply = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let next = now_ms + ms(bank.profile.timers.retry_min.0.max(Duration::from_secs(1)));
+            return if resolving {
+                app.store
+                    .part_retry(&part.part_id, retry_state, next, &e.to_string())
+                    .await
+            } else {
+                if matches!(
+                    e,
+                    LinkError::Reply(_) | LinkError::Framing(_) | LinkError::Mismatch(_)
+                ) {
+                    warn!(bank = %bank.code, part = %part.part_id, error = %e, "unreadable query reply; asking again");
+                }
+                app.store
+                    .poll_again(&part.part_id, next, Some(&e.to_string()))
+                    .await
+            };
+        }
+    };
+    match bank
+        .profile
+        .codes
+        .query
+        .get(&reply.header.ret_code)
+        .copied()
+    {
+        Some(QueryOutcome::Answered) => {}
+        Some(QueryOutcome::Busy) => {
+            let next = now_ms + ms(bank.profile.timers.retry_min.0.max(Duration::from_secs(1)));
+            return if resolving {
+                app.store
+                    .part_retry(&part.part_id, retry_state, next, "bank busy")
+                    .await
+            } else {
+                app.store
+                    .poll_again(&part.part_id, next, Some("bank busy"))
+                    .await
+            };
+        }
+        Some(QueryOutcome::Unknown) if resolving => {
+            info!(bank = %bank.code, part = %part.part_id, "the bank never got the part: sending it again");
+            return app
+                .store
+                .part_retry(
+                    &part.part_id,
+                    PartState::Pending,
+                    now_ms,
+                    "unknown at the bank",
+                )
+                .await;
+        }
+        Some(QueryOutcome::Unknown) => {
+            return review(
+                app,
+                bank,
+                &part,
+                "forgotten",
+                "the bank no longer knows an accepted part".into(),
+            )
+            .await;
+        }
+        None => {
+            return review(
+                app,
+                bank,
+                &part,
+                "unknown-code",
+                format!("unknown query answer {}", reply.header.ret_code),
+            )
+            .await;
+        }
+    }
+    if resolving {
+        // The bank has it: accepted (its results come by polling).
+        let mut events = vec![event(
+            app,
+            "batch.sent",
+            &part,
+            &bank.code,
+            json!({"bank_ref": part.bank_ref}),
+        )];
+        return app
+            .store
+            .part_accepted(&part, None, now_ms, now_ms, &mut events)
+            .await;
+    }
+    let family = link.family();
+    if reply.header.state == family.state_processing {
+        let mut next = now_ms + ms(bank.poll_interval());
+        if let Some(q) = app
+            .store
+            .get_query(&part.batch_id)
+            .await?
+            .filter(|q| q.status == "running")
+        {
+            let last = q.due_at - LAST_POLL_BEFORE_DEADLINE;
+            if last > now_ms && last < next {
+                next = last;
+            }
+        }
+        return app.store.poll_again(&part.part_id, next, None).await;
+    }
+    if reply.header.state != family.state_final {
+        return review(
+            app,
+            bank,
+            &part,
+            "unknown-state",
+            format!("unknown state `{}`", reply.header.state),
+        )
+        .await;
+    }
+    let sent = app.store.part_items(&part.part_id).await?;
+    let credited = bank
+        .profile
+        .codes
+        .item
+        .iter()
+        .find(|(_, c)| c.outcome == bank_profiles::ItemOutcome::Succeeded)
+        .map_or("S", |(k, _)| k.as_str());
+    let results = match results::reconcile_fixed_width(&sent, &reply, &bank.profile.codes, credited)
+    {
+        Ok(r) => r,
+        Err(m) => return review(app, bank, &part, "reconcile", m.0).await,
+    };
+    let (mut ok, mut failed, mut rev) = (0u64, 0u64, 0u64);
+    for r in &results {
+        match r.status {
+            crate::domain::ItemStatus::Succeeded => ok += 1,
+            crate::domain::ItemStatus::Failed => failed += 1,
+            _ => rev += 1,
+        }
+    }
+    let (batch_id, code) = (part.batch_id.clone(), bank.code.clone());
+    let fin = app
+        .store
+        .apply_results(
+            &part,
+            &results,
+            now_ms,
+            |r| results::item_events(now_ms, &batch_id, &code, r),
+            |f| results::final_events(&code, f),
+        )
+        .await?;
+    metrics::items_final(&bank.code, "succeeded", ok);
+    metrics::items_final(&bank.code, "failed", failed);
+    metrics::items_final(&bank.code, "review", rev);
+    info!(bank = %bank.code, part = %part.part_id, ok, failed, review = rev, batch_final = fin.is_some(), "results applied");
+    let _ = SHANGHAI;
+    Ok(())
+}

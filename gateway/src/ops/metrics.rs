@@ -1,0 +1,62 @@
+//! Typed telemetry: each function both counts (Prometheus through `metrics`) and, where useful, logs.
+//! Labels are bank codes, statuses and rule codes: never personal data.
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the Prometheus recorder once per process; later calls reuse it.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (tests running several gateways in one
+            // process): then this handle simply renders what it has.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// A batch was accepted.
+pub fn batch_accepted(bank: &str, accepted: i64, rejected: i64) {
+    metrics::counter!("gateway_batches_total", "bank" => bank.to_owned(), "status" => "accepted")
+        .increment(1);
+    metrics::counter!("gateway_items_total", "bank" => bank.to_owned(), "status" => "accepted")
+        .increment(u64::try_from(accepted).unwrap_or(0));
+    metrics::counter!("gateway_items_total", "bank" => bank.to_owned(), "status" => "rejected")
+        .increment(u64::try_from(rejected).unwrap_or(0));
+}
+
+/// A request was refused with an `E-*` code.
+pub fn api_error(code: &'static str) {
+    metrics::counter!("gateway_errors_total", "code" => code).increment(1);
+}
+
+/// A request to a bank and how it ended.
+pub fn bank_request(bank: &str, kind: &'static str, outcome: &str, took: Duration) {
+    metrics::counter!("gateway_bank_requests_total", "bank" => bank.to_owned(), "kind" => kind, "outcome" => outcome.to_owned())
+        .increment(1);
+    metrics::histogram!("gateway_bank_request_seconds", "bank" => bank.to_owned(), "kind" => kind)
+        .record(took.as_secs_f64());
+}
+
+/// Items reached a final status.
+pub fn items_final(bank: &str, status: &'static str, n: u64) {
+    metrics::counter!("gateway_items_total", "bank" => bank.to_owned(), "status" => status)
+        .increment(n);
+}
+
+/// A part needs an operator.
+pub fn part_review(bank: &str, reason: &'static str) {
+    metrics::counter!("gateway_part_reviews_total", "bank" => bank.to_owned(), "reason" => reason)
+        .increment(1);
+}
+
+/// Current items by status (a gauge refreshed on scrape).
+pub fn items_by_status(status: &str, n: i64) {
+    metrics::gauge!("gateway_items", "status" => status.to_owned()).set(n as f64);
+}

@@ -1,0 +1,3 @@
+//! Operations: metrics, logging set-up.
+pub mod logging;
+pub mod metrics;

@@ -1,0 +1,207 @@
+//! Results: reconcile a bank's answer with what was sent, then apply item outcomes (with their events,
+//! in the same transactions). An answer that does not reconcile is never applied: the part goes to
+//! review and an alert is raised.
+use std::collections::HashMap;
+
+use bank_profiles::{Codes, ItemOutcome};
+use codecs::format::fixed_width::messages::QueryReply;
+use serde_json::json;
+
+use crate::clock::{SHANGHAI, to_ms};
+use crate::domain::{ItemStatus, ids};
+use crate::intake::rules::{Violation, codes};
+use crate::store::{EventRow, FinalInfo, ItemResult, ItemRow};
+
+/// Why an answer does not reconcile with what was sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Mismatch(pub String);
+
+/// `YYYYMMDD` + `HHMMSS` (Beijing) as Unix ms; `None` when blank or not a time.
+pub fn beijing_ms(date: &str, time_of_day: &str) -> Option<i64> {
+    if date.len() != 8 || time_of_day.len() != 6 || date == "00000000" {
+        return None;
+    }
+    let n = |s: &str| s.parse::<u32>().ok();
+    let y = i32::try_from(n(&date[0..4])?).ok()?;
+    let m = time::Month::try_from(u8::try_from(n(&date[4..6])?).ok()?).ok()?;
+    let d = time::Date::from_calendar_date(y, m, u8::try_from(n(&date[6..8])?).ok()?).ok()?;
+    let t = time::Time::from_hms(
+        u8::try_from(n(&time_of_day[0..2])?).ok()?,
+        u8::try_from(n(&time_of_day[2..4])?).ok()?,
+        u8::try_from(n(&time_of_day[4..6])?).ok()?,
+    )
+    .ok()?;
+    Some(to_ms(
+        time::PrimitiveDateTime::new(d, t).assume_offset(SHANGHAI),
+    ))
+}
+
+/// Reconciles a final fixed-width query reply with the part's items: every sent item has exactly one
+/// result with the same account and amount, nothing else; the trailer and header totals add up.
+pub fn reconcile_fixed_width(
+    sent: &[ItemRow],
+    reply: &QueryReply,
+    item_codes: &Codes,
+    credited: &str,
+) -> Result<Vec<ItemResult>, Mismatch> {
+    let by_seq: HashMap<i64, &ItemRow> = sent.iter().map(|i| (i.seq, i)).collect();
+    let mut seen = HashMap::with_capacity(sent.len());
+    let (mut success, mut success_amt, mut fail, mut fail_amt, mut sum) =
+        (0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut out = Vec::with_capacity(reply.details.len());
+    for d in &reply.details {
+        let seq = i64::try_from(d.seq)
+            .map_err(|_| Mismatch(format!("result seq {} out of range", d.seq)))?;
+        let Some(item) = by_seq.get(&seq) else {
+            return Err(Mismatch(format!(
+                "result for seq {seq}, which this part did not send"
+            )));
+        };
+        if seen.insert(seq, ()).is_some() {
+            return Err(Mismatch(format!("two results for seq {seq}")));
+        }
+        if i64::try_from(d.amount).ok() != Some(item.amount_fen) {
+            return Err(Mismatch(format!(
+                "seq {seq}: result amount {} fen, sent {} fen",
+                d.amount, item.amount_fen
+            )));
+        }
+        if d.account_no != item.account_no.expose() {
+            return Err(Mismatch(format!(
+                "seq {seq}: result for another account than the one sent"
+            )));
+        }
+        sum = sum.saturating_add(d.amount);
+        let key = if d.result == credited {
+            d.result.as_str()
+        } else if d.fail_code.is_empty() {
+            d.result.as_str()
+        } else {
+            d.fail_code.as_str()
+        };
+        let (outcome, reason) = item_codes.item_outcome(key);
+        let status = match outcome {
+            ItemOutcome::Succeeded => ItemStatus::Succeeded,
+            ItemOutcome::Failed => ItemStatus::Failed,
+            ItemOutcome::Review => ItemStatus::Review,
+        };
+        if d.result == credited {
+            success += 1;
+            success_amt = success_amt.saturating_add(d.amount);
+        } else {
+            fail += 1;
+            fail_amt = fail_amt.saturating_add(d.amount);
+        }
+        let fail_reason = if d.fail_reason.is_empty() {
+            reason.to_owned()
+        } else {
+            d.fail_reason.clone()
+        };
+        out.push(ItemResult {
+            seq,
+            status,
+            result_code: key.to_owned(),
+            fail_code: (status != ItemStatus::Succeeded).then(|| key.to_owned()),
+            fail_reason: (status != ItemStatus::Succeeded).then_some(fail_reason),
+            result_bank_code: d.account_bank_code.clone(),
+            confirmed_at: beijing_ms(&d.confirm_date, &d.confirm_time),
+            bank_txn_no: (!d.bank_txn_no.is_empty()).then(|| d.bank_txn_no.clone()),
+        });
+    }
+    if out.len() != sent.len() {
+        return Err(Mismatch(format!(
+            "{} results for {} items sent",
+            out.len(),
+            sent.len()
+        )));
+    }
+    let t = reply
+        .trailer
+        .ok_or_else(|| Mismatch("final reply without trailer".into()))?;
+    if t.item_count != out.len() as u64 || t.total_amount != sum {
+        return Err(Mismatch(format!(
+            "trailer says {} results, {} fen; the details are {}, {} fen",
+            t.item_count,
+            t.total_amount,
+            out.len(),
+            sum
+        )));
+    }
+    let h = &reply.header;
+    if h.success_count != success
+        || h.success_amount != success_amt
+        || h.fail_count != fail
+        || h.fail_amount != fail_amt
+    {
+        return Err(Mismatch(
+            "header counts and amounts do not match the details".into(),
+        ));
+    }
+    Ok(out)
+}
+
+/// The events an item result causes.
+pub fn item_events(now: i64, batch_id: &str, bank: &str, r: &ItemResult) -> Vec<EventRow> {
+    let ev = |kind: &str, code: Option<&str>, data: serde_json::Value| EventRow {
+        event_id: ids::new_id("e"),
+        kind: kind.into(),
+        at: now,
+        batch_id: Some(batch_id.to_owned()),
+        seq: Some(r.seq),
+        bank_code: Some(bank.to_owned()),
+        code: code.map(str::to_owned),
+        data: data.to_string(),
+    };
+    match r.status {
+        ItemStatus::Failed => vec![ev(
+            "item.failed",
+            None,
+            json!({"fail_code": r.fail_code, "fail_reason": r.fail_reason, "account_bank_code": r.result_bank_code}),
+        )],
+        ItemStatus::Review => {
+            let w = Violation::item(
+                codes::W_RESULT_REVIEW,
+                r.seq,
+                format!("bank answered `{}`, which needs an operator", r.result_code),
+            );
+            vec![
+                ev(
+                    "item.review",
+                    None,
+                    json!({"result_code": r.result_code, "fail_reason": r.fail_reason}),
+                ),
+                ev("warning", Some(w.code), json!({"message": w.message})),
+            ]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The events of a batch that became final.
+pub fn final_events(bank: &str, f: &FinalInfo) -> Vec<EventRow> {
+    vec![EventRow {
+        event_id: ids::new_id("e"),
+        kind: "batch.final".into(),
+        at: f.final_at,
+        batch_id: Some(f.batch_id.clone()),
+        seq: None,
+        bank_code: Some(bank.to_owned()),
+        code: None,
+        data: json!({"query_due_at": f.query_due_at.map(crate::clock::rfc3339), "late": f.late})
+            .to_string(),
+    }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_beijing_times() {
+        let ms = beijing_ms("20260303", "101500").expect("time");
+        assert_eq!(crate::clock::rfc3339(ms), "2026-03-03T10:15:00+08:00");
+        assert_eq!(beijing_ms("00000000", "000000"), None);
+        assert_eq!(beijing_ms("20261301", "000000"), None);
+    }
+}

@@ -1,0 +1,194 @@
+//! Starting and stopping a gateway: store, banks, workers, API.
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::api::{self, ApiState, Tokens};
+use crate::app::{App, LookupKey};
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::dispatch::{Banks, worker};
+use crate::sla::{Calendar, DeadlinePolicy};
+use crate::store::Store;
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A setting is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The store could not be opened.
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// The listener could not be bound.
+    #[error("listen on {addr}: {source}")]
+    Listen {
+        /// Address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A running gateway.
+pub struct Running {
+    /// Where the API listens.
+    pub addr: SocketAddr,
+    /// The shared state.
+    pub app: Arc<App>,
+    stop: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+/// Installs the process-wide TLS crypto provider (ring) once.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn lookup_key(config: &Config) -> Result<LookupKey, StartError> {
+    let g = &config.gateway;
+    let hex_key = match (&g.lookup_key_env, &g.lookup_key_file) {
+        (Some(var), _) => Some(std::env::var(var).map_err(|_| {
+            StartError::Config(format!("gateway.lookup_key_env: ${var} is not set"))
+        })?),
+        (None, Some(file)) => Some(std::fs::read_to_string(file).map_err(|e| {
+            StartError::Config(format!("gateway.lookup_key_file: {}: {e}", file.display()))
+        })?),
+        (None, None) => None,
+    };
+    match hex_key {
+        Some(h) => {
+            let bytes = hex::decode(h.trim())
+                .map_err(|_| StartError::Config("the lookup key is not hex".into()))?;
+            if bytes.len() < 16 {
+                return Err(StartError::Config(
+                    "the lookup key must have at least 16 bytes".into(),
+                ));
+            }
+            Ok(LookupKey::new(bytes))
+        }
+        None => {
+            warn!("no gateway.lookup_key_env/lookup_key_file: using the development look-up key");
+            Ok(LookupKey::development())
+        }
+    }
+}
+
+/// Starts a gateway with `config` and `clock`.
+pub async fn start(config: Config, clock: SharedClock) -> Result<Running, StartError> {
+    install_crypto();
+    let metrics = crate::ops::metrics::install();
+    let mut profiles = bank_profiles::builtin().map_err(|e| StartError::Config(e.to_string()))?;
+    if let Some(dir) = &config.gateway.profiles_dir {
+        let extra = bank_profiles::load_dir(dir).map_err(|e| StartError::Config(e.to_string()))?;
+        profiles.extend(extra);
+    }
+    let banks = Banks::build(&profiles, &config.banks).map_err(StartError::Config)?;
+    let calendar = match &config.sla.calendar {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                StartError::Config(format!("sla.calendar: {}: {e}", path.display()))
+            })?;
+            Calendar::parse(&text).map_err(|e| StartError::Config(format!("sla.calendar: {e}")))?
+        }
+        None => Calendar::builtin(),
+    };
+    let year = clock.today().year();
+    for y in [year, year + 1] {
+        if !calendar.covers(y) {
+            warn!(
+                year = y,
+                "the working calendar has no schedule for this year: weekends only are rest days until it is added"
+            );
+        }
+    }
+    let deadline = DeadlinePolicy::parse(&config.sla.deadline).map_err(StartError::Config)?;
+    let lookup = lookup_key(&config)?;
+    let store = Store::open(&config.store.url).await?;
+    let recovered = store.recover_leases(&config.gateway.node_id).await?;
+    if recovered > 0 {
+        info!(
+            parts = recovered,
+            "sends interrupted by the last stop will be resolved by asking the banks"
+        );
+    }
+    let tokens = Arc::new(Tokens::from_config(&config.tokens));
+    let listen = config.server.listen.clone();
+    let app = Arc::new(App {
+        node_id: config.gateway.node_id.clone(),
+        config,
+        store,
+        clock,
+        banks,
+        lookup,
+        calendar,
+        deadline,
+        work: tokio::sync::Notify::new(),
+    });
+    let stop = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    for bank in app.banks.all() {
+        tasks.spawn(worker::run(app.clone(), bank.clone(), stop.child_token()));
+    }
+    let listener = TcpListener::bind(&listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: listen.clone(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen {
+        addr: listen,
+        source,
+    })?;
+    let router = api::router(ApiState {
+        app: app.clone(),
+        tokens,
+        metrics,
+    });
+    let api_stop = stop.child_token();
+    tasks.spawn(async move {
+        let serve = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { api_stop.cancelled().await });
+        if let Err(e) = serve.await {
+            warn!(error = %e, "API server stopped with an error");
+        }
+    });
+    info!(%addr, "gateway listening");
+    Ok(Running {
+        addr,
+        app,
+        stop,
+        tasks,
+    })
+}
+
+impl Running {
+    /// Stops workers and the API, waits for them, closes the store.
+    pub async fn shutdown(mut self) {
+        self.stop.cancel();
+        while self.tasks.join_next().await.is_some() {}
+        self.app.store.close().await;
+    }
+
+    /// Waits until Ctrl-C or SIGTERM, then shuts down.
+    pub async fn until_signal(self) {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        info!("stopping");
+        self.shutdown().await;
+    }
+}

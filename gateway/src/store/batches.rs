@@ -1,0 +1,359 @@
+//! Batches and items: intake (one transaction per roster, rows written in chunks) and reads.
+use std::collections::HashSet;
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use super::rows::*;
+use super::{Store, StoreError, StoreResult, in_list, placeholders};
+use crate::domain::{AccountKind, ItemStatus, Pii, RecipientKind};
+
+const ITEM_COLS: usize = 19;
+/// Rows per multi-row insert (19 columns each stays well under SQLite's parameter limit).
+pub const INSERT_CHUNK: usize = 500;
+
+const BATCH_COLS: &str = "batch_id, batch_no, body_hash, parent_batch_id, department_code, region_code, subsidy_code, \
+     subsidy_name, budget_year, period, payout_bank, payer_account_no, payer_account_name, funds_arrived_on, \
+     accepted_count, accepted_amount_fen, rejected_count, answer, created_at, sent_at, final_at";
+
+pub(crate) const ITEM_SELECT: &str = "i.batch_id, i.seq, i.recipient_kind, i.name, i.id_no, i.account_no, \
+     i.account_kind, i.account_bank_code, i.amount_fen, i.phone, i.ssc_exempt, i.memo, i.status, i.reject_code, \
+     i.reject_message, i.part_id, i.result_code, i.fail_code, i.fail_reason, i.result_bank_code, i.confirmed_at, \
+     i.bank_txn_no, i.final_at, p.bank_ref";
+
+fn corrupt(table: &'static str, problem: String) -> StoreError {
+    StoreError::Corrupt { table, problem }
+}
+
+pub(crate) fn batch_from_row(r: &AnyRow) -> StoreResult<BatchRow> {
+    Ok(BatchRow {
+        batch_id: r.try_get("batch_id")?,
+        batch_no: r.try_get("batch_no")?,
+        body_hash: r.try_get("body_hash")?,
+        parent_batch_id: r.try_get("parent_batch_id")?,
+        department_code: r.try_get("department_code")?,
+        region_code: r.try_get("region_code")?,
+        subsidy_code: r.try_get("subsidy_code")?,
+        subsidy_name: r.try_get("subsidy_name")?,
+        budget_year: r.try_get("budget_year")?,
+        period: r.try_get("period")?,
+        payout_bank: r.try_get("payout_bank")?,
+        payer_account_no: r.try_get("payer_account_no")?,
+        payer_account_name: r.try_get("payer_account_name")?,
+        funds_arrived_on: r.try_get("funds_arrived_on")?,
+        accepted_count: r.try_get("accepted_count")?,
+        accepted_amount_fen: r.try_get("accepted_amount_fen")?,
+        rejected_count: r.try_get("rejected_count")?,
+        answer: r.try_get("answer")?,
+        created_at: r.try_get("created_at")?,
+        sent_at: r.try_get("sent_at")?,
+        final_at: r.try_get("final_at")?,
+    })
+}
+
+pub(crate) fn item_from_row(r: &AnyRow) -> StoreResult<ItemRow> {
+    let kind: String = r.try_get("recipient_kind")?;
+    let acct: String = r.try_get("account_kind")?;
+    let status: String = r.try_get("status")?;
+    Ok(ItemRow {
+        batch_id: r.try_get("batch_id")?,
+        seq: r.try_get("seq")?,
+        recipient_kind: RecipientKind::parse(&kind)
+            .ok_or_else(|| corrupt("items", format!("recipient_kind {kind}")))?,
+        name: Pii::new(r.try_get::<String, _>("name")?),
+        id_no: Pii::new(r.try_get::<String, _>("id_no")?),
+        account_no: Pii::new(r.try_get::<String, _>("account_no")?),
+        account_kind: AccountKind::parse(&acct)
+            .ok_or_else(|| corrupt("items", format!("account_kind {acct}")))?,
+        account_bank_code: r.try_get("account_bank_code")?,
+        amount_fen: r.try_get("amount_fen")?,
+        phone: Pii::new(r.try_get::<String, _>("phone")?),
+        ssc_exempt: r.try_get::<i64, _>("ssc_exempt")? != 0,
+        memo: r.try_get("memo")?,
+        status: ItemStatus::parse(&status)
+            .ok_or_else(|| corrupt("items", format!("status {status}")))?,
+        reject_code: r.try_get("reject_code")?,
+        reject_message: r.try_get("reject_message")?,
+        part_id: r.try_get("part_id")?,
+        result_code: r.try_get("result_code")?,
+        fail_code: r.try_get("fail_code")?,
+        fail_reason: r.try_get("fail_reason")?,
+        result_bank_code: r.try_get("result_bank_code")?,
+        confirmed_at: r.try_get("confirmed_at")?,
+        bank_txn_no: r.try_get("bank_txn_no")?,
+        final_at: r.try_get("final_at")?,
+        bank_ref: r.try_get("bank_ref")?,
+    })
+}
+
+/// A roster being taken in: everything happens in one transaction, committed only when the whole roster
+/// has been read and checked, so a rejected roster leaves nothing behind.
+pub struct IntakeTx {
+    tx: Transaction<'static, Any>,
+    batch_id: String,
+}
+
+impl Store {
+    /// The accepted batch with this platform `batch_no`.
+    pub async fn find_batch_by_no(&self, batch_no: &str) -> StoreResult<Option<BatchRow>> {
+        let sql = format!("select {BATCH_COLS} from batches where batch_no = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(batch_no)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(batch_from_row).transpose()
+    }
+
+    /// A batch by our id.
+    pub async fn get_batch(&self, batch_id: &str) -> StoreResult<Option<BatchRow>> {
+        let sql = format!("select {BATCH_COLS} from batches where batch_id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(batch_id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(batch_from_row).transpose()
+    }
+
+    /// Item counts by status and amounts of a batch.
+    pub async fn batch_counts(&self, batch_id: &str) -> StoreResult<BatchCounts> {
+        let rows = sqlx::query(
+            "select status, count(*) as n, coalesce(sum(amount_fen), 0) as amount from items \
+             where batch_id = $1 group by status",
+        )
+        .bind(batch_id)
+        .fetch_all(self.pool())
+        .await?;
+        let mut c = BatchCounts::default();
+        for r in rows {
+            let status: String = r.try_get("status")?;
+            let n: i64 = r.try_get("n")?;
+            let amount: i64 = r.try_get("amount")?;
+            match status.as_str() {
+                "succeeded" => c.succeeded_fen = amount,
+                "failed" => c.failed_fen = amount,
+                _ => {}
+            }
+            c.by_status.insert(status, n);
+        }
+        Ok(c)
+    }
+
+    /// A page of items in `seq` order.
+    pub async fn list_items(
+        &self,
+        batch_id: &str,
+        status: Option<ItemStatus>,
+        after_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<ItemRow>> {
+        let sql = format!(
+            "select {ITEM_SELECT} from items i left join parts p on p.part_id = i.part_id \
+             where i.batch_id = $1 and i.seq > $2 and ($3 = '' or i.status = $3) order by i.seq limit $4"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(batch_id)
+            .bind(after_seq)
+            .bind(status.map_or("", |s| s.as_str()))
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(item_from_row).collect()
+    }
+
+    /// Starts taking in a roster: the batch row is written with zero counts, fixed by [`IntakeTx::finish`].
+    pub async fn begin_intake(&self, b: &NewBatch) -> StoreResult<IntakeTx> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "insert into batches (batch_id, batch_no, body_hash, parent_batch_id, department_code, region_code, \
+             subsidy_code, subsidy_name, budget_year, period, indicator_no, payout_bank, payer_account_no, \
+             payer_account_name, funds_arrived_on, total_count, total_amount_fen, accepted_count, \
+             accepted_amount_fen, rejected_count, answer, created_at, start_late) \
+             values ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,0,0,0,'',$18,$19)",
+        )
+        .bind(&b.batch_id)
+        .bind(&b.batch_no)
+        .bind(&b.body_hash)
+        .bind(&b.parent_batch_id)
+        .bind(&b.department_code)
+        .bind(&b.region_code)
+        .bind(&b.subsidy_code)
+        .bind(&b.subsidy_name)
+        .bind(b.budget_year)
+        .bind(&b.period)
+        .bind(&b.indicator_no)
+        .bind(&b.payout_bank)
+        .bind(&b.payer_account_no)
+        .bind(&b.payer_account_name)
+        .bind(&b.funds_arrived_on)
+        .bind(b.total_count)
+        .bind(b.total_amount_fen)
+        .bind(b.created_at)
+        .bind(i64::from(b.start_late))
+        .execute(&mut *tx)
+        .await?;
+        Ok(IntakeTx {
+            tx,
+            batch_id: b.batch_id.clone(),
+        })
+    }
+}
+
+impl IntakeTx {
+    /// The batch id being written.
+    pub fn batch_id(&self) -> &str {
+        &self.batch_id
+    }
+
+    /// Which of `seqs` this batch already has.
+    pub async fn existing_seqs(&mut self, seqs: &[i64]) -> StoreResult<HashSet<i64>> {
+        let mut out = HashSet::new();
+        for chunk in seqs.chunks(INSERT_CHUNK * 4) {
+            let sql = format!(
+                "select seq from items where batch_id = $1 and seq in ({})",
+                in_list(chunk.len(), 2)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&self.batch_id);
+            for s in chunk {
+                q = q.bind(*s);
+            }
+            for r in q.fetch_all(&mut *self.tx).await? {
+                out.insert(r.try_get::<i64, _>("seq")?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Which of `keys` are claimed by accepted items (of any batch, this one included).
+    pub async fn claimed(&mut self, keys: &[&str]) -> StoreResult<HashSet<String>> {
+        let mut out = HashSet::new();
+        for chunk in keys.chunks(INSERT_CHUNK * 4) {
+            let sql = format!(
+                "select claim_key from items where claim_key in ({})",
+                in_list(chunk.len(), 1)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for k in chunk {
+                q = q.bind(*k);
+            }
+            for r in q.fetch_all(&mut *self.tx).await? {
+                out.insert(r.try_get::<String, _>("claim_key")?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes items (multi-row inserts).
+    pub async fn insert_items(&mut self, items: &[NewItem]) -> StoreResult<()> {
+        insert_items(&mut self.tx, &self.batch_id, items).await
+    }
+
+    /// Writes the parts of the batch.
+    pub async fn insert_parts(
+        &mut self,
+        bank_code: &str,
+        not_before: i64,
+        parts: &[NewPart],
+    ) -> StoreResult<()> {
+        for p in parts {
+            sqlx::query(
+                "insert into parts (part_id, batch_id, bank_code, bank_ref, part_no, item_count, amount_fen, state, \
+                 not_before, next_at) values ($1,$2,$3,$4,$5,$6,$7,'pending',$8,$8)",
+            )
+            .bind(&p.part_id)
+            .bind(&self.batch_id)
+            .bind(bank_code)
+            .bind(&p.bank_ref)
+            .bind(p.part_no)
+            .bind(p.item_count)
+            .bind(p.amount_fen)
+            .bind(not_before)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Records the canonical body hash (known only once the whole body has been read).
+    pub async fn set_hash(&mut self, hash: &str) -> StoreResult<()> {
+        sqlx::query("update batches set body_hash = $1 where batch_id = $2")
+            .bind(hash)
+            .bind(&self.batch_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Fixes the counts and the answer, writes the events, and commits.
+    pub async fn finish(
+        mut self,
+        accepted: (i64, i64),
+        rejected_count: i64,
+        answer: &str,
+        events: &[EventRow],
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "update batches set accepted_count = $1, accepted_amount_fen = $2, rejected_count = $3, answer = $4 \
+             where batch_id = $5",
+        )
+        .bind(accepted.0)
+        .bind(accepted.1)
+        .bind(rejected_count)
+        .bind(answer)
+        .bind(&self.batch_id)
+        .execute(&mut *self.tx)
+        .await?;
+        super::misc::insert_events(&mut self.tx, events).await?;
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Drops everything written.
+    pub async fn abort(self) -> StoreResult<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+}
+
+pub(crate) async fn insert_items(
+    tx: &mut Transaction<'static, Any>,
+    batch_id: &str,
+    items: &[NewItem],
+) -> StoreResult<()> {
+    for chunk in items.chunks(INSERT_CHUNK) {
+        let sql = format!(
+            "insert into items (batch_id, seq, recipient_kind, name, id_no, account_no, account_kind, \
+             account_bank_code, amount_fen, phone, ssc_exempt, memo, status, reject_code, reject_message, part_id, \
+             claim_key, replaces_batch_id, replaces_seq) values {}",
+            placeholders(chunk.len(), ITEM_COLS, 1)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for it in chunk {
+            let (rb, rs) = match &it.replaces {
+                Some((b, s)) => (Some(b.clone()), Some(*s)),
+                None => (None, None),
+            };
+            q = q
+                .bind(batch_id.to_owned())
+                .bind(it.seq)
+                .bind(it.recipient_kind.as_str())
+                .bind(it.name.expose().to_owned())
+                .bind(it.id_no.expose().to_owned())
+                .bind(it.account_no.expose().to_owned())
+                .bind(it.account_kind.as_str())
+                .bind(it.account_bank_code.clone())
+                .bind(it.amount_fen)
+                .bind(it.phone.expose().to_owned())
+                .bind(i64::from(it.ssc_exempt))
+                .bind(it.memo.clone())
+                .bind(it.status.as_str())
+                .bind(it.reject_code.clone())
+                .bind(it.reject_message.clone())
+                .bind(it.part_id.clone())
+                .bind(it.claim_key.clone())
+                .bind(rb)
+                .bind(rs);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,272 @@
+//! Events (the outbox), the audit log, the blacklist, queries (clicks) and disqualifications.
+use std::collections::HashSet;
+
+use sqlx::{Any, Row, Transaction};
+
+use super::rows::*;
+use super::{Store, StoreResult};
+
+pub(crate) async fn insert_events(
+    tx: &mut Transaction<'static, Any>,
+    events: &[EventRow],
+) -> StoreResult<()> {
+    for e in events {
+        sqlx::query(
+            "insert into events (event_id, type, at, batch_id, seq, bank_code, code, data) \
+             values ($1,$2,$3,$4,$5,$6,$7,$8)",
+        )
+        .bind(&e.event_id)
+        .bind(&e.kind)
+        .bind(e.at)
+        .bind(&e.batch_id)
+        .bind(e.seq)
+        .bind(&e.bank_code)
+        .bind(&e.code)
+        .bind(&e.data)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Writes events on their own (state changes write theirs in their own transaction).
+    pub async fn add_events(&self, events: &[EventRow]) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        insert_events(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Events after `after` (an event id; `None` from the start), oldest first.
+    pub async fn list_events(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Option<Vec<EventRow>>> {
+        let after_no: i64 = match after {
+            None => 0,
+            Some(id) => {
+                let row = sqlx::query("select event_no from events where event_id = $1")
+                    .bind(id)
+                    .fetch_optional(self.pool())
+                    .await?;
+                match row {
+                    Some(r) => r.try_get("event_no")?,
+                    None => return Ok(None),
+                }
+            }
+        };
+        let rows = sqlx::query(
+            "select event_id, type, at, batch_id, seq, bank_code, code, data from events \
+             where event_no > $1 order by event_no limit $2",
+        )
+        .bind(after_no)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push(EventRow {
+                event_id: r.try_get("event_id")?,
+                kind: r.try_get("type")?,
+                at: r.try_get("at")?,
+                batch_id: r.try_get("batch_id")?,
+                seq: r.try_get("seq")?,
+                bank_code: r.try_get("bank_code")?,
+                code: r.try_get("code")?,
+                data: r.try_get("data")?,
+            });
+        }
+        Ok(Some(out))
+    }
+
+    /// Appends an audit record.
+    pub async fn audit(
+        &self,
+        at: i64,
+        actor: &str,
+        role: &str,
+        action: &str,
+        target: &str,
+        detail: &str,
+    ) -> StoreResult<()> {
+        sqlx::query("insert into audit (at, actor, role, action, target, detail) values ($1,$2,$3,$4,$5,$6)")
+            .bind(at)
+            .bind(actor)
+            .bind(role)
+            .bind(action)
+            .bind(target)
+            .bind(detail)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Audit records after `after_no`, oldest first.
+    pub async fn list_audit(&self, after_no: i64, limit: i64) -> StoreResult<Vec<AuditRow>> {
+        let rows = sqlx::query(
+            "select audit_no, at, actor, role, action, target, detail from audit where audit_no > $1 \
+             order by audit_no limit $2",
+        )
+        .bind(after_no)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditRow {
+                    audit_no: r.try_get("audit_no")?,
+                    at: r.try_get("at")?,
+                    actor: r.try_get("actor")?,
+                    role: r.try_get("role")?,
+                    action: r.try_get("action")?,
+                    target: r.try_get("target")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The keyed hashes of every blacklisted value (`kind:hash`).
+    pub async fn blacklist_hashes(&self) -> StoreResult<HashSet<String>> {
+        let rows = sqlx::query("select kind, value_hash from blacklist")
+            .fetch_all(self.pool())
+            .await?;
+        let mut out = HashSet::with_capacity(rows.len());
+        for r in rows {
+            let kind: String = r.try_get("kind")?;
+            let hash: String = r.try_get("value_hash")?;
+            out.insert(format!("{kind}:{hash}"));
+        }
+        Ok(out)
+    }
+
+    /// Adds a blacklist entry; `Ok(None)` when that value is already listed.
+    pub async fn add_blacklist(
+        &self,
+        row: &BlacklistRow,
+        value_hash: &str,
+    ) -> StoreResult<Option<String>> {
+        let res = sqlx::query(
+            "insert into blacklist (entry_id, kind, value_hash, value, reason, added_by, added_at) \
+             values ($1,$2,$3,$4,$5,$6,$7) on conflict (kind, value_hash) do nothing",
+        )
+        .bind(&row.entry_id)
+        .bind(&row.kind)
+        .bind(value_hash)
+        .bind(&row.value)
+        .bind(&row.reason)
+        .bind(&row.added_by)
+        .bind(row.added_at)
+        .execute(self.pool())
+        .await?;
+        Ok((res.rows_affected() == 1).then(|| row.entry_id.clone()))
+    }
+
+    /// The blacklist.
+    pub async fn list_blacklist(&self) -> StoreResult<Vec<BlacklistRow>> {
+        let rows = sqlx::query(
+            "select entry_id, kind, value, reason, added_by, added_at from blacklist order by added_at, entry_id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(BlacklistRow {
+                    entry_id: r.try_get("entry_id")?,
+                    kind: r.try_get("kind")?,
+                    value: r.try_get("value")?,
+                    reason: r.try_get("reason")?,
+                    added_by: r.try_get("added_by")?,
+                    added_at: r.try_get("added_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Removes an entry; whether it existed.
+    pub async fn delete_blacklist(&self, entry_id: &str) -> StoreResult<bool> {
+        let res = sqlx::query("delete from blacklist where entry_id = $1")
+            .bind(entry_id)
+            .execute(self.pool())
+            .await?;
+        Ok(res.rows_affected() == 1)
+    }
+
+    /// Whether `bank` is disqualified for `department`.
+    pub async fn is_disqualified(&self, bank: &str, department: &str) -> StoreResult<bool> {
+        let row = sqlx::query(
+            "select 1 as x from disqualifications where bank_code = $1 and department_code = $2",
+        )
+        .bind(bank)
+        .bind(department)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Departments for which `bank` is disqualified.
+    pub async fn disqualified_for(&self, bank: &str) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(
+            "select department_code from disqualifications where bank_code = $1 order by 1",
+        )
+        .bind(bank)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get("department_code")?))
+            .collect()
+    }
+
+    /// The click of a batch.
+    pub async fn get_query(&self, batch_id: &str) -> StoreResult<Option<QueryRow>> {
+        let row = sqlx::query(
+            "select query_id, batch_id, clicked_at, due_at, status, fed_back_at, late from queries where batch_id = $1",
+        )
+        .bind(batch_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(QueryRow {
+                query_id: r.try_get("query_id")?,
+                batch_id: r.try_get("batch_id")?,
+                clicked_at: r.try_get("clicked_at")?,
+                due_at: r.try_get("due_at")?,
+                status: r.try_get("status")?,
+                fed_back_at: r.try_get("fed_back_at")?,
+                late: r.try_get::<i64, _>("late")? != 0,
+            })
+        })
+        .transpose()
+    }
+
+    /// Records the first click of a batch; later clicks return the stored one. When the batch is already
+    /// final (`final_at`), the query is final at once and on time.
+    pub async fn click(&self, q: &QueryRow, final_at: Option<i64>) -> StoreResult<QueryRow> {
+        let mut tx = self.begin_write().await?;
+        let (status, fed_back_at) = match final_at {
+            Some(at) => ("final", Some(at)),
+            None => ("running", None),
+        };
+        sqlx::query(
+            "insert into queries (query_id, batch_id, clicked_at, due_at, status, fed_back_at, late) \
+             values ($1,$2,$3,$4,$5,$6,0) on conflict (batch_id) do nothing",
+        )
+        .bind(&q.query_id)
+        .bind(&q.batch_id)
+        .bind(q.clicked_at)
+        .bind(q.due_at)
+        .bind(status)
+        .bind(fed_back_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.get_query(&q.batch_id)
+            .await?
+            .ok_or_else(|| super::StoreError::Corrupt {
+                table: "queries",
+                problem: "query vanished after insert".into(),
+            })
+    }
+}

@@ -1,0 +1,191 @@
+//! The store: the repository the rest of the gateway talks to.
+//!
+//! One codebase for SQLite (the embedded default) and PostgreSQL: queries are written once, in the
+//! portable subset (`$n` parameters, integer times and money, 0/1 flags) over sqlx's `Any` driver; only
+//! DDL (migrations) and work claiming differ per backend. Write transactions on SQLite begin
+//! `IMMEDIATE`, so a transaction never fails half-way on a lock upgrade.
+mod batches;
+mod misc;
+mod parts;
+pub use batches::IntakeTx;
+pub use parts::{Claim, FinalInfo};
+pub mod rows;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use rows::*;
+
+/// Store errors. Messages never carry personal data.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database said no.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value is not what the code expects.
+    #[error("corrupt row in {table}: {problem}")]
+    Corrupt {
+        /// Table.
+        table: &'static str,
+        /// What.
+        problem: String,
+    },
+    /// The URL names no supported backend.
+    #[error("unsupported store url `{0}` (sqlite://... or postgres://...)")]
+    Url(String),
+}
+
+/// Result alias.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Which database is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file (WAL).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// The gateway's store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the store at `url`.
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Url(url.to_owned()));
+        };
+        let url = match backend {
+            Backend::Sqlite => {
+                if let Some(path) = url
+                    .strip_prefix("sqlite://")
+                    .map(|p| p.split('?').next().unwrap_or(p))
+                {
+                    if let Some(parent) = std::path::Path::new(path)
+                        .parent()
+                        .filter(|p| !p.as_os_str().is_empty())
+                    {
+                        std::fs::create_dir_all(parent)
+                            .map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
+                    }
+                }
+                if url.contains('?') {
+                    url.to_owned()
+                } else {
+                    format!("{url}?mode=rwc")
+                }
+            }
+            Backend::Postgres => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 6 } else { 16 })
+            .acquire_timeout(Duration::from_secs(60))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL with full sync: a commit is durable when it returns; commits are grouped
+                        // by the callers instead of weakening this.
+                        conn.execute("pragma journal_mode = wal").await?;
+                        conn.execute("pragma synchronous = full").await?;
+                        conn.execute("pragma busy_timeout = 60000").await?;
+                        conn.execute("pragma temp_store = memory").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        let store = Self { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
+            Backend::Postgres => {
+                return Err(StoreError::Url(
+                    "postgres (the PostgreSQL backend is not built yet)".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool (for health checks and tests).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Begins a write transaction (IMMEDIATE on SQLite).
+    pub(crate) async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("begin immediate").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(tx)
+    }
+
+    /// Whether the store answers.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("select 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// `$1, $2, ...` placeholders for `rows` rows of `cols` columns starting at `$first`.
+pub(crate) fn placeholders(rows: usize, cols: usize, first: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    let mut n = first;
+    for r in 0..rows {
+        if r > 0 {
+            s.push(',');
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push(',');
+            }
+            s.push('$');
+            s.push_str(&n.to_string());
+            n += 1;
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// `$first, ..., $(first+n-1)` for an `in (...)` list.
+pub(crate) fn in_list(n: usize, first: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}

@@ -1,0 +1,390 @@
+//! Parts (bank batches): claims with leases, send outcomes, polls and the grouped application of
+//! results, each with the events it causes in the same transaction (outbox).
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::batches::{ITEM_SELECT, item_from_row};
+use super::misc::insert_events;
+use super::rows::*;
+use super::{Store, StoreError, StoreResult};
+use crate::domain::{ItemStatus, PartState};
+
+const PART_COLS: &str = "part_id, batch_id, bank_code, bank_ref, part_no, item_count, amount_fen, state, attempts, \
+     polls, bank_batch_id, accepted_at, last_error";
+
+/// Item results are written in transactions of this many rows.
+pub const RESULT_GROUP: usize = 5_000;
+
+/// What a worker claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Pending parts due for sending (they become `sending`).
+    Send,
+    /// Parts whose send outcome is unknown (or whose sender's lease expired): to be asked about.
+    Resolve,
+    /// Accepted parts due for a result poll.
+    Poll,
+}
+
+fn part_from_row(r: &AnyRow) -> StoreResult<PartRow> {
+    let state: String = r.try_get("state")?;
+    Ok(PartRow {
+        part_id: r.try_get("part_id")?,
+        batch_id: r.try_get("batch_id")?,
+        bank_code: r.try_get("bank_code")?,
+        bank_ref: r.try_get("bank_ref")?,
+        part_no: r.try_get("part_no")?,
+        item_count: r.try_get("item_count")?,
+        amount_fen: r.try_get("amount_fen")?,
+        state: PartState::parse(&state).ok_or_else(|| StoreError::Corrupt {
+            table: "parts",
+            problem: format!("state {state}"),
+        })?,
+        attempts: r.try_get("attempts")?,
+        polls: r.try_get("polls")?,
+        bank_batch_id: r.try_get("bank_batch_id")?,
+        accepted_at: r.try_get("accepted_at")?,
+        last_error: r.try_get("last_error")?,
+    })
+}
+
+impl Store {
+    /// Claims up to `limit` parts of `bank` for `owner` until `lease_until`.
+    pub async fn claim_parts(
+        &self,
+        claim: Claim,
+        bank: &str,
+        now: i64,
+        owner: &str,
+        lease_until: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<PartRow>> {
+        let (set, filter) = match claim {
+            Claim::Send => (
+                "state = 'sending', attempts = attempts + 1",
+                "state = 'pending' and next_at <= $4 and not_before <= $4",
+            ),
+            Claim::Resolve => (
+                "state = 'unknown'",
+                "((state = 'unknown' and next_at <= $4 and (lease_until is null or lease_until < $4)) \
+                 or (state = 'sending' and lease_until < $4))",
+            ),
+            Claim::Poll => (
+                "polls = polls + 1",
+                "state = 'accepted' and next_at <= $4 and (lease_until is null or lease_until < $4)",
+            ),
+        };
+        let sql = format!(
+            "update parts set {set}, lease_owner = $1, lease_until = $2 where part_id in \
+             (select part_id from parts where bank_code = $3 and {filter} order by next_at, part_no limit $5) \
+             returning {PART_COLS}"
+        );
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(owner)
+            .bind(lease_until)
+            .bind(bank)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        rows.iter().map(part_from_row).collect()
+    }
+
+    /// After a restart of `owner`: its sends in flight have an unknown outcome; its other leases end.
+    pub async fn recover_leases(&self, owner: &str) -> StoreResult<u64> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query(
+            "update parts set state = 'unknown', lease_owner = null, lease_until = null \
+             where state = 'sending' and lease_owner = $1",
+        )
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query(
+            "update parts set lease_owner = null, lease_until = null where lease_owner = $1",
+        )
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// The parts of a batch.
+    pub async fn batch_parts(&self, batch_id: &str) -> StoreResult<Vec<PartRow>> {
+        let sql = format!("select {PART_COLS} from parts where batch_id = $1 order by part_no");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(batch_id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(part_from_row).collect()
+    }
+
+    /// The items of a part in `seq` order.
+    pub async fn part_items(&self, part_id: &str) -> StoreResult<Vec<ItemRow>> {
+        let sql = format!(
+            "select {ITEM_SELECT} from items i left join parts p on p.part_id = i.part_id \
+             where i.part_id = $1 order by i.seq"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(part_id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(item_from_row).collect()
+    }
+
+    /// The bank accepted the part: its items are `sent`; polling starts at `next_poll`.
+    pub async fn part_accepted(
+        &self,
+        part: &PartRow,
+        bank_batch_id: Option<&str>,
+        now: i64,
+        next_poll: i64,
+        events: &mut Vec<EventRow>,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "update parts set state = 'accepted', bank_batch_id = coalesce($1, bank_batch_id), accepted_at = $2, \
+             next_at = $3, lease_owner = null, lease_until = null, last_error = null where part_id = $4",
+        )
+        .bind(bank_batch_id)
+        .bind(now)
+        .bind(next_poll)
+        .bind(&part.part_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("update items set status = 'sent' where part_id = $1 and status = 'pending'")
+            .bind(&part.part_id)
+            .execute(&mut *tx)
+            .await?;
+        let open: i64 = sqlx::query(
+            "select count(*) as n from parts where batch_id = $1 and state in ('pending', 'sending', 'unknown')",
+        )
+        .bind(&part.batch_id)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("n")?;
+        if open == 0 {
+            let res = sqlx::query(
+                "update batches set sent_at = $1 where batch_id = $2 and sent_at is null",
+            )
+            .bind(now)
+            .bind(&part.batch_id)
+            .execute(&mut *tx)
+            .await?;
+            if res.rows_affected() == 0 {
+                events.retain(|e| e.kind != "batch.sent");
+            }
+        } else {
+            events.retain(|e| e.kind != "batch.sent");
+        }
+        insert_events(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Puts a part back: `state` (`pending` to send again, `unknown` to ask again) at `next_at`.
+    pub async fn part_retry(
+        &self,
+        part_id: &str,
+        state: PartState,
+        next_at: i64,
+        error: &str,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "update parts set state = $1, next_at = $2, last_error = $3, lease_owner = null, lease_until = null \
+             where part_id = $4",
+        )
+        .bind(state.as_str())
+        .bind(next_at)
+        .bind(error)
+        .bind(part_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The next poll of an accepted part.
+    pub async fn poll_again(
+        &self,
+        part_id: &str,
+        next_at: i64,
+        note: Option<&str>,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "update parts set next_at = $1, last_error = $2, lease_owner = null, lease_until = null where part_id = $3",
+        )
+        .bind(next_at)
+        .bind(note)
+        .bind(part_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A part an operator must look at (refused by the bank, or results that do not reconcile).
+    pub async fn part_review(
+        &self,
+        part_id: &str,
+        error: &str,
+        events: &[EventRow],
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "update parts set state = 'review', last_error = $1, lease_owner = null, lease_until = null \
+             where part_id = $2",
+        )
+        .bind(error)
+        .bind(part_id)
+        .execute(&mut *tx)
+        .await?;
+        insert_events(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Applies reconciled results of a part in grouped transactions, then makes the part final. Items
+    /// already final are left as they are, so applying the same results twice changes nothing. Returns
+    /// whether the batch became final with this part.
+    pub async fn apply_results(
+        &self,
+        part: &PartRow,
+        results: &[ItemResult],
+        now: i64,
+        item_events: impl Fn(&ItemResult) -> Vec<EventRow>,
+        final_events: impl FnOnce(&FinalInfo) -> Vec<EventRow>,
+    ) -> StoreResult<Option<FinalInfo>> {
+        for group in results.chunks(RESULT_GROUP) {
+            let mut tx = self.begin_write().await?;
+            let mut events = Vec::new();
+            for r in group {
+                let res = sqlx::query(
+                    "update items set status = $1, result_code = $2, fail_code = $3, fail_reason = $4, \
+                     result_bank_code = $5, confirmed_at = $6, bank_txn_no = $7, final_at = $8 \
+                     where batch_id = $9 and seq = $10 and part_id = $11 and status = 'sent'",
+                )
+                .bind(r.status.as_str())
+                .bind(&r.result_code)
+                .bind(&r.fail_code)
+                .bind(&r.fail_reason)
+                .bind(&r.result_bank_code)
+                .bind(r.confirmed_at)
+                .bind(&r.bank_txn_no)
+                .bind(now)
+                .bind(&part.batch_id)
+                .bind(r.seq)
+                .bind(&part.part_id)
+                .execute(&mut *tx)
+                .await?;
+                if res.rows_affected() == 1 {
+                    events.extend(item_events(r));
+                }
+            }
+            insert_events(&mut tx, &events).await?;
+            tx.commit().await?;
+        }
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "update parts set state = 'final', final_at = $1, lease_owner = null, lease_until = null \
+             where part_id = $2 and state = 'accepted'",
+        )
+        .bind(now)
+        .bind(&part.part_id)
+        .execute(&mut *tx)
+        .await?;
+        let open: i64 = sqlx::query(
+            "select count(*) as n from items where batch_id = $1 and status in ('pending', 'sent')",
+        )
+        .bind(&part.batch_id)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("n")?;
+        let mut info = None;
+        if open == 0 {
+            let res = sqlx::query(
+                "update batches set final_at = $1 where batch_id = $2 and final_at is null",
+            )
+            .bind(now)
+            .bind(&part.batch_id)
+            .execute(&mut *tx)
+            .await?;
+            if res.rows_affected() == 1 {
+                let q = sqlx::query(
+                    "select due_at from queries where batch_id = $1 and status = 'running'",
+                )
+                .bind(&part.batch_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let due_at: Option<i64> = q.map(|r| r.try_get("due_at")).transpose()?;
+                let late = due_at.is_some_and(|d| now > d);
+                if due_at.is_some() {
+                    sqlx::query(
+                        "update queries set status = 'final', fed_back_at = $1, late = $2 where batch_id = $3",
+                    )
+                    .bind(now)
+                    .bind(i64::from(late))
+                    .bind(&part.batch_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                let fi = FinalInfo {
+                    batch_id: part.batch_id.clone(),
+                    final_at: now,
+                    query_due_at: due_at,
+                    late,
+                };
+                insert_events(&mut tx, &final_events(&fi)).await?;
+                info = Some(fi);
+            }
+        }
+        tx.commit().await?;
+        Ok(info)
+    }
+
+    /// Batches with parts of `bank` not yet final (for the dashboard and readiness).
+    pub async fn open_parts(&self, bank: &str) -> StoreResult<i64> {
+        let n: i64 = sqlx::query(
+            "select count(*) as n from parts where bank_code = $1 and state not in ('final')",
+        )
+        .bind(bank)
+        .fetch_one(self.pool())
+        .await?
+        .try_get("n")?;
+        Ok(n)
+    }
+
+    /// Items of the whole store by status (metrics).
+    pub async fn item_status_totals(&self) -> StoreResult<Vec<(ItemStatus, i64)>> {
+        let rows = sqlx::query("select status, count(*) as n from items group by status")
+            .fetch_all(self.pool())
+            .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let s: String = r.try_get("status")?;
+            if let Some(st) = ItemStatus::parse(&s) {
+                out.push((st, r.try_get("n")?));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A batch that became final.
+#[derive(Debug, Clone)]
+pub struct FinalInfo {
+    /// The batch.
+    pub batch_id: String,
+    /// When.
+    pub final_at: i64,
+    /// Its query's deadline, if clicked.
+    pub query_due_at: Option<i64>,
+    /// Past the deadline.
+    pub late: bool,
+}
