@@ -286,9 +286,7 @@ pub async fn take_in(
                 batch_id: b.batch_id.clone(),
             });
         }
-        if let Err(e) = header_verdict {
-            return Err(e);
-        }
+        header_verdict?;
         totals.check(&header).map_err(|v| refused(422, v))?;
         return Err(refused(
             409,
@@ -555,7 +553,8 @@ async fn check_header(app: &App, h: &HeaderIn) -> Result<Result<(), IntakeError>
     Ok(Ok(()))
 }
 
-type Judged = (NewItem, Result<Vec<Violation>, Violation>);
+type Verdict = Result<Vec<Violation>, Violation>;
+type Judged = (NewItem, Verdict);
 
 /// Applies the item rules to a chunk, duplicate claims included (against the store and the chunk).
 async fn judge_chunk(
@@ -566,8 +565,7 @@ async fn judge_chunk(
     tx: &mut crate::store::IntakeTx,
     chunk: Vec<ItemIn>,
 ) -> Result<Vec<Judged>, IntakeError> {
-    let mut judged: Vec<(ItemIn, Result<Vec<Violation>, Violation>, Option<String>)> =
-        Vec::with_capacity(chunk.len());
+    let mut judged: Vec<(ItemIn, Verdict, Option<String>)> = Vec::with_capacity(chunk.len());
     for mut it in chunk {
         let verdict = rules::check_item(&mut it, |kind, value| {
             !blacklist.is_empty()
@@ -585,27 +583,27 @@ async fn judge_chunk(
     let mut out = Vec::with_capacity(judged.len());
     for (it, mut verdict, claim) in judged {
         let mut claim_key = None;
-        if verdict.is_ok() {
-            if let Some(c) = claim {
-                if taken.contains(&c) || in_chunk.contains(&c) {
-                    verdict = Err(Violation::item(
-                        codes::DUPLICATE,
-                        it.seq,
-                        format!(
-                            "id_no already claimed subsidy {} for period {}",
-                            h.subsidy_code, h.period
-                        ),
-                    ));
-                } else if let Err((field, problem)) = bank.link.check_item(&it) {
-                    verdict = Err(Violation::item(
-                        codes::UNENCODABLE,
-                        it.seq,
-                        format!("{field}: {problem}; bank {} cannot carry it", bank.code),
-                    ));
-                } else {
-                    in_chunk.insert(c.clone());
-                    claim_key = Some(c);
-                }
+        if verdict.is_ok()
+            && let Some(c) = claim
+        {
+            if taken.contains(&c) || in_chunk.contains(&c) {
+                verdict = Err(Violation::item(
+                    codes::DUPLICATE,
+                    it.seq,
+                    format!(
+                        "id_no already claimed subsidy {} for period {}",
+                        h.subsidy_code, h.period
+                    ),
+                ));
+            } else if let Err((field, problem)) = bank.link.check_item(&it) {
+                verdict = Err(Violation::item(
+                    codes::UNENCODABLE,
+                    it.seq,
+                    format!("{field}: {problem}; bank {} cannot carry it", bank.code),
+                ));
+            } else {
+                in_chunk.insert(c.clone());
+                claim_key = Some(c);
             }
         }
         let row = NewItem {

@@ -235,7 +235,7 @@ pub fn write_canonical(v: &Value, w: &mut impl Write) -> std::io::Result<()> {
 }
 
 /// Canonical hash of a roster: the header object (without items), then every item in order.
-#[derive(Default, Clone)]
+#[derive(Default, Clone, Debug)]
 pub struct BodyHash {
     items: Sha256,
     count: u64,
@@ -273,6 +273,7 @@ impl BodyHash {
 }
 
 /// A whole JSON roster, parsed in one pass.
+#[derive(Debug)]
 pub struct JsonRoster {
     /// Header fields (everything but `items`).
     pub header: Map<String, Value>,

@@ -73,9 +73,7 @@ pub fn reconcile_fixed_width(
             )));
         }
         sum = sum.saturating_add(d.amount);
-        let key = if d.result == credited {
-            d.result.as_str()
-        } else if d.fail_code.is_empty() {
+        let key = if d.result == credited || d.fail_code.is_empty() {
             d.result.as_str()
         } else {
             d.fail_code.as_str()

@@ -77,14 +77,12 @@ impl Store {
                 if let Some(path) = url
                     .strip_prefix("sqlite://")
                     .map(|p| p.split('?').next().unwrap_or(p))
-                {
-                    if let Some(parent) = std::path::Path::new(path)
+                    && let Some(parent) = std::path::Path::new(path)
                         .parent()
                         .filter(|p| !p.as_os_str().is_empty())
-                    {
-                        std::fs::create_dir_all(parent)
-                            .map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
-                    }
+                {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
                 }
                 if url.contains('?') {
                     url.to_owned()

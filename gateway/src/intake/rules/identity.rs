@@ -117,7 +117,7 @@ pub fn check_card_account(no: &str) -> Result<(), String> {
             }
         })
         .sum();
-    if sum % 10 != 0 {
+    if !sum.is_multiple_of(10) {
         return Err("account_no fails the Luhn check".into());
     }
     Ok(())
