@@ -1,0 +1,184 @@
+//! Shared helpers of the end-to-end scenarios: a gateway (in-process or as a child process) on SQLite in
+//! a temp folder, the bank simulators on loopback, rosters from `shared/tools/gen_roster.py`.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bank_profiles::DurationText;
+use gateway::clock::SystemClock;
+use gateway::config::{self, Config, Role, Token};
+use gateway::server::{self, Running};
+use serde_json::Value;
+use simulators::{FixedWidthSim, FixedWidthSimConfig, SimHandle};
+
+pub const SUBMITTER: &str = "test-submitter-token";
+pub const AUDITOR: &str = "test-auditor-token";
+pub const ADMIN: &str = "test-admin-token";
+pub const BANK_A: &str = "402241000015";
+
+/// The shared folder beside the repository (CI lays a copy there).
+pub fn shared() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared");
+    assert!(p.join("tools/gen_roster.py").exists(), "the shared folder is missing at {}", p.display());
+    p
+}
+
+/// Runs `gen_roster.py` with `args`; returns stdout.
+pub fn gen_roster(args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new("python3")
+        .arg(shared().join("tools/gen_roster.py"))
+        .args(args)
+        .output()
+        .expect("python3 runs gen_roster.py");
+    assert!(out.status.success(), "gen_roster.py failed: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// A temp folder removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("gw-test-{tag}-{}-{}", std::process::id(), ulid::Ulid::new()));
+        std::fs::create_dir_all(&p).expect("temp dir");
+        Self(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn bank_a_profile() -> bank_profiles::Profile {
+    bank_profiles::builtin().expect("profiles")[BANK_A].clone()
+}
+
+/// A bank A simulator with `tune` applied.
+pub async fn bank_a(tune: impl FnOnce(&mut FixedWidthSimConfig)) -> SimHandle {
+    let mut cfg = FixedWidthSimConfig::new(bank_a_profile());
+    cfg.processing = Duration::from_millis(800);
+    tune(&mut cfg);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    FixedWidthSim::start(cfg, listener).expect("simulator")
+}
+
+/// A config for a gateway on `db` talking to bank A at `bank_a_addr`.
+pub fn config(db: &Path, bank_a_addr: &str) -> Config {
+    let mut cfg = Config::default();
+    cfg.server.listen = "127.0.0.1:0".into();
+    cfg.store.url = format!("sqlite://{}", db.display());
+    cfg.tokens = vec![
+        Token { token: Some(SUBMITTER.into()), token_sha256: None, role: Role::Submitter, name: Some("platform".into()) },
+        Token { token: Some(AUDITOR.into()), token_sha256: None, role: Role::Auditor, name: Some("auditor".into()) },
+        Token { token: Some(ADMIN.into()), token_sha256: None, role: Role::Admin, name: Some("admin".into()) },
+    ];
+    cfg.banks.insert(
+        BANK_A.into(),
+        config::Bank {
+            endpoint: bank_a_addr.into(),
+            poll_interval: Some(DurationText(Duration::from_millis(500))),
+            ..Default::default()
+        },
+    );
+    cfg
+}
+
+/// Starts an in-process gateway.
+pub async fn gateway(cfg: Config) -> Running {
+    server::start(cfg, Arc::new(SystemClock::default())).await.expect("gateway starts")
+}
+
+/// An HTTP client of the gateway.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(addr: impl std::fmt::Display) -> Self {
+        server::install_crypto();
+        Self { base: format!("http://{addr}"), http: reqwest::Client::builder().timeout(Duration::from_secs(300)).build().expect("client") }
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, v)
+    }
+
+    pub async fn submit_json(&self, token: &str, body: Vec<u8>) -> (u16, Value) {
+        self.send(
+            self.http
+                .post(format!("{}/v1/batches", self.base))
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body),
+        )
+        .await
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
+        self.send(self.http.get(format!("{}{path}", self.base)).bearer_auth(token)).await
+    }
+
+    pub async fn post(&self, token: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.post(format!("{}{path}", self.base)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        self.send(req).await
+    }
+
+    /// Waits until the batch is final; returns it.
+    pub async fn wait_final(&self, batch_id: &str, limit: Duration) -> Value {
+        let started = Instant::now();
+        loop {
+            let (status, b) = self.get(SUBMITTER, &format!("/v1/batches/{batch_id}")).await;
+            assert_eq!(status, 200, "{b}");
+            if b["status"] == "final" {
+                return b;
+            }
+            assert!(started.elapsed() < limit, "batch not final after {limit:?}: {b}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Every item of a batch.
+    pub async fn all_items(&self, batch_id: &str, status: Option<&str>) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let filter = status.map(|s| format!("&status={s}")).unwrap_or_default();
+            let (code, page) =
+                self.get(SUBMITTER, &format!("/v1/batches/{batch_id}/items?after_seq={after}&limit=10000{filter}")).await;
+            assert_eq!(code, 200, "{page}");
+            out.extend(page["items"].as_array().cloned().unwrap_or_default());
+            match page["next_after_seq"].as_i64() {
+                Some(n) => after = n,
+                None => return out,
+            }
+        }
+    }
+}
+
+/// Rows of a table in the SQLite file (to prove the store unchanged).
+pub async fn count_rows(db: &Path, table: &str) -> i64 {
+    use sqlx::Row;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&format!("sqlite://{}", db.display())).await.expect("open db");
+    let n: i64 = sqlx::query(sqlx::AssertSqlSafe(format!("select count(*) as n from {table}")))
+        .fetch_one(&pool)
+        .await
+        .expect("count")
+        .try_get("n")
+        .expect("n");
+    pool.close().await;
+    n
+}
