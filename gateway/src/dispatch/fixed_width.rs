@@ -300,7 +300,12 @@ impl FixedWidthLink {
         loop {
             let candidate = self.idle.lock().await.pop();
             match candidate {
-                Some(c) if self.still_fresh(&c) => return Ok(c),
+                // A connection with unread bytes (a duplicated or late reply) is out of step: drop it.
+                Some(mut c) if self.still_fresh(&c) => {
+                    if c.framed.read_buffer().is_empty() && futures::FutureExt::now_or_never(c.framed.next()).is_none() {
+                        return Ok(c);
+                    }
+                }
                 Some(_) => continue,
                 None => break,
             }
