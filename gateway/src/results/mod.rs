@@ -194,6 +194,116 @@ pub fn final_events(bank: &str, f: &FinalInfo) -> Vec<EventRow> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{AccountKind, Pii, RecipientKind};
+    use codecs::format::fixed_width::messages::{QueryReplyHeader, ResultDetail, Trailer};
+
+    fn sent(seq: i64, amount: i64) -> ItemRow {
+        ItemRow {
+            batch_id: "b".into(),
+            seq,
+            recipient_kind: RecipientKind::Person,
+            name: Pii::new("张三"),
+            id_no: Pii::new("220203196602074567"),
+            account_no: Pii::new(format!("62179955057247541{seq:02}")),
+            account_kind: AccountKind::Ssc,
+            account_bank_code: "102241000019".into(),
+            amount_fen: amount,
+            phone: Pii::new("13900000000"),
+            ssc_exempt: false,
+            memo: String::new(),
+            status: ItemStatus::Sent,
+            reject_code: None,
+            reject_message: None,
+            part_id: Some("p".into()),
+            result_code: None,
+            fail_code: None,
+            fail_reason: None,
+            result_bank_code: None,
+            confirmed_at: None,
+            bank_txn_no: None,
+            final_at: None,
+            bank_ref: None,
+        }
+    }
+
+    fn detail(seq: u64, amount: u64, result: &str, code: &str) -> ResultDetail {
+        ResultDetail {
+            seq,
+            account_no: format!("62179955057247541{seq:02}"),
+            amount,
+            result: result.into(),
+            fail_code: code.into(),
+            fail_reason: String::new(),
+            account_bank_code: "102241000019".into(),
+            confirm_date: "20261126".into(),
+            confirm_time: "101010".into(),
+            bank_txn_no: format!("T{seq}"),
+        }
+    }
+
+    fn reply(details: Vec<ResultDetail>) -> QueryReply {
+        let (mut sc, mut sa, mut fc, mut fa) = (0, 0, 0, 0);
+        for d in &details {
+            if d.result == "S" {
+                sc += 1;
+                sa += d.amount;
+            } else {
+                fc += 1;
+                fa += d.amount;
+            }
+        }
+        let total = details.iter().map(|d| d.amount).sum();
+        QueryReply {
+            header: QueryReplyHeader {
+                ret_code: "0000".into(),
+                state: "F".into(),
+                success_count: sc,
+                success_amount: sa,
+                fail_count: fc,
+                fail_amount: fa,
+                ..Default::default()
+            },
+            trailer: Some(Trailer { item_count: details.len() as u64, total_amount: total }),
+            details,
+        }
+    }
+
+    fn codes() -> Codes {
+        bank_profiles::builtin().expect("profiles")["402241000015"].codes.clone()
+    }
+
+    #[test]
+    fn maps_outcomes_and_sends_unknown_codes_to_review() {
+        let items = vec![sent(1, 100), sent(2, 200), sent(3, 300)];
+        let r = reply(vec![detail(1, 100, "S", ""), detail(2, 200, "F", "A002"), detail(3, 300, "F", "Z999")]);
+        let out = reconcile_fixed_width(&items, &r, &codes(), "S").expect("reconciles");
+        let statuses: Vec<_> = out.iter().map(|r| r.status).collect();
+        assert_eq!(statuses, vec![ItemStatus::Succeeded, ItemStatus::Failed, ItemStatus::Review]);
+        assert_eq!(out[1].fail_reason.as_deref(), Some("account closed"));
+        assert!(out[0].confirmed_at.is_some());
+    }
+
+    #[test]
+    fn refuses_what_does_not_add_up() {
+        let items = vec![sent(1, 100), sent(2, 200)];
+        let unknown = reply(vec![detail(1, 100, "S", ""), detail(7, 200, "S", "")]);
+        assert!(reconcile_fixed_width(&items, &unknown, &codes(), "S").expect_err("unknown seq").0.contains("seq 7"));
+        let amount = reply(vec![detail(1, 100, "S", ""), detail(2, 201, "S", "")]);
+        assert!(reconcile_fixed_width(&items, &amount, &codes(), "S").expect_err("amount").0.contains("amount"));
+        let missing = reply(vec![detail(1, 100, "S", "")]);
+        assert!(reconcile_fixed_width(&items, &missing, &codes(), "S").is_err());
+        let mut trailer = reply(vec![detail(1, 100, "S", ""), detail(2, 200, "S", "")]);
+        trailer.trailer = Some(Trailer { item_count: 2, total_amount: 301 });
+        assert!(reconcile_fixed_width(&items, &trailer, &codes(), "S").expect_err("trailer").0.contains("trailer"));
+        let mut header = reply(vec![detail(1, 100, "S", ""), detail(2, 200, "S", "")]);
+        header.header.success_count = 1;
+        assert!(reconcile_fixed_width(&items, &header, &codes(), "S").is_err());
+        let dup = reply(vec![detail(1, 100, "S", ""), detail(1, 100, "S", "")]);
+        assert!(reconcile_fixed_width(&items, &dup, &codes(), "S").is_err());
+        let mut other_account = reply(vec![detail(1, 100, "S", ""), detail(2, 200, "S", "")]);
+        other_account.details[1].account_no = "6217000000000000".into();
+        assert!(reconcile_fixed_width(&items, &other_account, &codes(), "S").is_err());
+    }
 
     #[test]
     fn reads_beijing_times() {
