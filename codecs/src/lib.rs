@@ -8,3 +8,4 @@
 pub mod field;
 pub mod format;
 pub mod framing;
+pub mod mac;
