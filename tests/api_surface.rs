@@ -12,11 +12,15 @@ async fn openapi_paths_are_served_and_metrics_are_clean() {
     let sim = bank_a(|_| {}).await;
     let gw = gateway(config(&db, &sim.addr.to_string())).await;
     let api = Api::new(gw.addr);
-    let (s, doc) = api.send(api.http.get(format!("{}/openapi.json", api.base))).await;
+    let (s, doc) = api
+        .send(api.http.get(format!("{}/openapi.json", api.base)))
+        .await;
     assert_eq!(s, 200);
     let paths = doc["paths"].as_object().expect("paths");
     for (path, ops) in paths {
-        let concrete = path.replace("{batch_id}", "b_x").replace("{entry_id}", "bl_x");
+        let concrete = path
+            .replace("{batch_id}", "b_x")
+            .replace("{entry_id}", "bl_x");
         for (method, op) in ops.as_object().expect("ops") {
             let url = format!("{}{concrete}", api.base);
             let req = match method.as_str() {
@@ -31,7 +35,10 @@ async fn openapi_paths_are_served_and_metrics_are_clean() {
                 assert_eq!(status, 401, "{method} {path} without a token: {body}");
                 assert_eq!(body["error"]["code"], "E-AUTH");
             } else {
-                assert!(status == 200 || status == 503, "{method} {path}: {status} {body}");
+                assert!(
+                    status == 200 || status == 503,
+                    "{method} {path}: {status} {body}"
+                );
             }
         }
     }
@@ -43,8 +50,20 @@ async fn openapi_paths_are_served_and_metrics_are_clean() {
     let parsed: Value = serde_json::from_slice(&roster).expect("json");
     let (s, answer) = api.submit_json(SUBMITTER, roster).await;
     assert_eq!(s, 202, "{answer}");
-    api.wait_final(answer["batch_id"].as_str().expect("id"), std::time::Duration::from_secs(60)).await;
-    let metrics = api.http.get(format!("{}/metrics", api.base)).send().await.expect("metrics").text().await.expect("text");
+    api.wait_final(
+        answer["batch_id"].as_str().expect("id"),
+        std::time::Duration::from_secs(60),
+    )
+    .await;
+    let metrics = api
+        .http
+        .get(format!("{}/metrics", api.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
     assert!(metrics.contains("gateway_batches_total"), "{metrics}");
     assert!(metrics.contains("gateway_bank_requests_total"), "{metrics}");
     for it in parsed["items"].as_array().expect("items") {
@@ -53,7 +72,15 @@ async fn openapi_paths_are_served_and_metrics_are_clean() {
             assert!(!metrics.contains(v), "metrics carry a {k}");
         }
     }
-    let dash = api.http.get(format!("{}/dashboard", api.base)).send().await.expect("dash").text().await.expect("text");
+    let dash = api
+        .http
+        .get(format!("{}/dashboard", api.base))
+        .send()
+        .await
+        .expect("dash")
+        .text()
+        .await
+        .expect("text");
     assert!(dash.contains("402241000015"));
     gw.shutdown().await;
     sim.shutdown().await;

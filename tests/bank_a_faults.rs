@@ -18,17 +18,34 @@ async fn scenario(tag: &str, items: usize, faults: Faults) {
     .await;
     let gw = gateway(config(&db, &sim.addr.to_string())).await;
     let api = Api::new(gw.addr);
-    let roster = gen_roster(&["--items", &items.to_string(), "--seed", "41", "--payout-bank", BANK_A, "--batch-no", &format!("FAULT-{tag}")]);
+    let roster = gen_roster(&[
+        "--items",
+        &items.to_string(),
+        "--seed",
+        "41",
+        "--payout-bank",
+        BANK_A,
+        "--batch-no",
+        &format!("FAULT-{tag}"),
+    ]);
     let (s, answer) = api.submit_json(SUBMITTER, roster).await;
     assert_eq!(s, 202, "{answer}");
     let accepted = answer["accepted_count"].as_u64().expect("accepted");
     let batch_id = answer["batch_id"].as_str().expect("id").to_owned();
     let batch = api.wait_final(&batch_id, Duration::from_secs(240)).await;
     let ledger = &sim.ledger;
-    assert_eq!(ledger.items_paid() as u64, accepted, "{tag}: every accepted item paid");
+    assert_eq!(
+        ledger.items_paid() as u64,
+        accepted,
+        "{tag}: every accepted item paid"
+    );
     assert_eq!(ledger.max_payments_per_id(), 1, "{tag}: nobody paid twice");
     let c = &batch["counts"];
-    assert_eq!(c["succeeded"].as_u64(), Some(ledger.credited() as u64), "{tag}");
+    assert_eq!(
+        c["succeeded"].as_u64(),
+        Some(ledger.credited() as u64),
+        "{tag}"
+    );
     assert_eq!(c["failed"].as_u64(), Some(ledger.failed() as u64), "{tag}");
     let (h, _) = api.get(SUBMITTER, "/v1/banks").await;
     assert_eq!(h, 200, "{tag}: still serving");
@@ -38,22 +55,56 @@ async fn scenario(tag: &str, items: usize, faults: Faults) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busy_answers_are_retried_with_the_same_batch_no() {
-    scenario("busy", 3000, Faults { busy_submit_permille: 600, busy_query_permille: 500, ..Faults::default() }).await;
+    scenario(
+        "busy",
+        3000,
+        Faults {
+            busy_submit_permille: 600,
+            busy_query_permille: 500,
+            ..Faults::default()
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_replies_are_resolved_by_asking() {
-    scenario("drop", 3000, Faults { drop_before_reply_permille: 500, ..Faults::default() }).await;
+    scenario(
+        "drop",
+        3000,
+        Faults {
+            drop_before_reply_permille: 500,
+            ..Faults::default()
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbled_replies_are_not_believed() {
-    scenario("garble", 3000, Faults { garble_reply_permille: 500, ..Faults::default() }).await;
+    scenario(
+        "garble",
+        3000,
+        Faults {
+            garble_reply_permille: 500,
+            ..Faults::default()
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn split_and_duplicated_replies() {
-    scenario("split", 3000, Faults { split_writes: true, duplicate_reply_permille: 500, ..Faults::default() }).await;
+    scenario(
+        "split",
+        3000,
+        Faults {
+            split_writes: true,
+            duplicate_reply_permille: 500,
+            ..Faults::default()
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,7 +112,11 @@ async fn bank_unreachable_then_back() {
     // Nothing listens at first: parts stay pending, nothing is lost; then the bank comes up.
     let dir = TempDir::new("down");
     let db = dir.0.join("gw.db");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
     let gw = gateway(config(&db, &format!("127.0.0.1:{port}"))).await;
     let api = Api::new(gw.addr);
     let roster = gen_roster(&["--items", "500", "--seed", "42", "--payout-bank", BANK_A]);
@@ -76,11 +131,16 @@ async fn bank_unreachable_then_back() {
     assert_eq!(ready, 503);
     let mut cfg = simulators::FixedWidthSimConfig::new(bank_a_profile());
     cfg.processing = Duration::from_millis(300);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind the bank's port");
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind the bank's port");
     let sim = simulators::FixedWidthSim::start(cfg, listener).expect("sim");
     let batch = api.wait_final(&batch_id, Duration::from_secs(120)).await;
     assert_eq!(sim.ledger.max_payments_per_id(), 1);
-    assert_eq!(batch["counts"]["succeeded"].as_u64(), Some(sim.ledger.credited() as u64));
+    assert_eq!(
+        batch["counts"]["succeeded"].as_u64(),
+        Some(sim.ledger.credited() as u64)
+    );
     let (ready, _) = api.get(SUBMITTER, "/readyz").await;
     assert_eq!(ready, 200);
     gw.shutdown().await;

@@ -9,14 +9,21 @@ use std::time::{Duration, Instant};
 use common::*;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 fn spawn(config: &std::path::Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_gateway"))
         .args(["serve", "--config"])
         .arg(config)
-        .env("RUST_LOG", std::env::var("GW_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+        .env(
+            "RUST_LOG",
+            std::env::var("GW_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -31,7 +38,10 @@ async fn wait_healthy(api: &Api) {
         {
             return;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "gateway did not come up");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "gateway did not come up"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -42,17 +52,23 @@ async fn sigkill_while_sending_loses_nothing_and_pays_nobody_twice() {
     // Bank A's profile with smaller bank batches, loaded from a folder (it replaces the built-in one).
     let profiles = dir.0.join("profiles");
     std::fs::create_dir_all(&profiles).expect("mkdir");
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../bank-profiles/profiles/402241000015.toml"))
-        .expect("profile")
-        .replace("items_per_part = 50000", "items_per_part = 2000");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../bank-profiles/profiles/402241000015.toml"
+    ))
+    .expect("profile")
+    .replace("items_per_part = 50000", "items_per_part = 2000");
     std::fs::write(profiles.join("402241000015.toml"), &text).expect("write profile");
-    let profile = bank_profiles::parse(&profiles.join("402241000015.toml"), &text).expect("profile parses");
+    let profile =
+        bank_profiles::parse(&profiles.join("402241000015.toml"), &text).expect("profile parses");
 
     let sim = {
         let mut cfg = simulators::FixedWidthSimConfig::new(profile);
         cfg.processing = Duration::from_millis(500);
         cfg.faults.reply_delay = Duration::from_millis(700);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         simulators::FixedWidthSim::start(cfg, listener).expect("sim")
     };
     let port = free_port();
@@ -95,13 +111,19 @@ poll_interval = "500ms"
     // Kill it while parts are on the wire: some read by the bank, their replies not yet back.
     let started = Instant::now();
     while sim.ledger.submits_seen() < 3 {
-        assert!(started.elapsed() < Duration::from_secs(60), "no submit reached the bank");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no submit reached the bank"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     child.kill().expect("SIGKILL");
     let _ = child.wait();
     let paid_at_kill = sim.ledger.accepted_batches();
-    assert!(paid_at_kill < 10, "killed before every part was sent ({paid_at_kill} accepted)");
+    assert!(
+        paid_at_kill < 10,
+        "killed before every part was sent ({paid_at_kill} accepted)"
+    );
 
     let mut child = spawn(&config_path);
     wait_healthy(&api).await;
@@ -113,10 +135,17 @@ poll_interval = "500ms"
     assert_eq!(ledger.accepted_batches(), 10, "{:?}", batch["parts"]);
     assert_eq!(ledger.items_paid() as u64, accepted);
     assert_eq!(ledger.max_payments_per_id(), 1, "nobody paid twice");
-    assert_eq!(ledger.duplicate_submits(), 0, "an interrupted send was asked about, never blindly resent");
+    assert_eq!(
+        ledger.duplicate_submits(),
+        0,
+        "an interrupted send was asked about, never blindly resent"
+    );
     let c = &batch["counts"];
     assert_eq!(c["succeeded"].as_u64(), Some(ledger.credited() as u64));
     assert_eq!(c["failed"].as_u64(), Some(ledger.failed() as u64));
-    assert_eq!(c["succeeded"].as_u64().unwrap_or(0) + c["failed"].as_u64().unwrap_or(0), accepted);
+    assert_eq!(
+        c["succeeded"].as_u64().unwrap_or(0) + c["failed"].as_u64().unwrap_or(0),
+        accepted
+    );
     sim.shutdown().await;
 }

@@ -21,7 +21,11 @@ pub const BANK_A: &str = "402241000015";
 /// The shared folder beside the repository (CI lays a copy there).
 pub fn shared() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared");
-    assert!(p.join("tools/gen_roster.py").exists(), "the shared folder is missing at {}", p.display());
+    assert!(
+        p.join("tools/gen_roster.py").exists(),
+        "the shared folder is missing at {}",
+        p.display()
+    );
     p
 }
 
@@ -32,7 +36,11 @@ pub fn gen_roster(args: &[&str]) -> Vec<u8> {
         .args(args)
         .output()
         .expect("python3 runs gen_roster.py");
-    assert!(out.status.success(), "gen_roster.py failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "gen_roster.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -41,7 +49,11 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("gw-test-{tag}-{}-{}", std::process::id(), ulid::Ulid::new()));
+        let p = std::env::temp_dir().join(format!(
+            "gw-test-{tag}-{}-{}",
+            std::process::id(),
+            ulid::Ulid::new()
+        ));
         std::fs::create_dir_all(&p).expect("temp dir");
         Self(p)
     }
@@ -62,7 +74,9 @@ pub async fn bank_a(tune: impl FnOnce(&mut FixedWidthSimConfig)) -> SimHandle {
     let mut cfg = FixedWidthSimConfig::new(bank_a_profile());
     cfg.processing = Duration::from_millis(800);
     tune(&mut cfg);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     FixedWidthSim::start(cfg, listener).expect("simulator")
 }
 
@@ -72,9 +86,24 @@ pub fn config(db: &Path, bank_a_addr: &str) -> Config {
     cfg.server.listen = "127.0.0.1:0".into();
     cfg.store.url = format!("sqlite://{}", db.display());
     cfg.tokens = vec![
-        Token { token: Some(SUBMITTER.into()), token_sha256: None, role: Role::Submitter, name: Some("platform".into()) },
-        Token { token: Some(AUDITOR.into()), token_sha256: None, role: Role::Auditor, name: Some("auditor".into()) },
-        Token { token: Some(ADMIN.into()), token_sha256: None, role: Role::Admin, name: Some("admin".into()) },
+        Token {
+            token: Some(SUBMITTER.into()),
+            token_sha256: None,
+            role: Role::Submitter,
+            name: Some("platform".into()),
+        },
+        Token {
+            token: Some(AUDITOR.into()),
+            token_sha256: None,
+            role: Role::Auditor,
+            name: Some("auditor".into()),
+        },
+        Token {
+            token: Some(ADMIN.into()),
+            token_sha256: None,
+            role: Role::Admin,
+            name: Some("admin".into()),
+        },
     ];
     cfg.banks.insert(
         BANK_A.into(),
@@ -89,7 +118,9 @@ pub fn config(db: &Path, bank_a_addr: &str) -> Config {
 
 /// Starts an in-process gateway.
 pub async fn gateway(cfg: Config) -> Running {
-    server::start(cfg, Arc::new(SystemClock::default())).await.expect("gateway starts")
+    server::start(cfg, Arc::new(SystemClock::default()))
+        .await
+        .expect("gateway starts")
 }
 
 /// An HTTP client of the gateway.
@@ -102,7 +133,13 @@ pub struct Api {
 impl Api {
     pub fn new(addr: impl std::fmt::Display) -> Self {
         server::install_crypto();
-        Self { base: format!("http://{addr}"), http: reqwest::Client::builder().timeout(Duration::from_secs(300)).build().expect("client") }
+        Self {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(300))
+                .build()
+                .expect("client"),
+        }
     }
 
     pub async fn send(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
@@ -125,11 +162,19 @@ impl Api {
     }
 
     pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
-        self.send(self.http.get(format!("{}{path}", self.base)).bearer_auth(token)).await
+        self.send(
+            self.http
+                .get(format!("{}{path}", self.base))
+                .bearer_auth(token),
+        )
+        .await
     }
 
     pub async fn post(&self, token: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.http.post(format!("{}{path}", self.base)).bearer_auth(token);
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -140,12 +185,17 @@ impl Api {
     pub async fn wait_final(&self, batch_id: &str, limit: Duration) -> Value {
         let started = Instant::now();
         loop {
-            let (status, b) = self.get(SUBMITTER, &format!("/v1/batches/{batch_id}")).await;
+            let (status, b) = self
+                .get(SUBMITTER, &format!("/v1/batches/{batch_id}"))
+                .await;
             assert_eq!(status, 200, "{b}");
             if b["status"] == "final" {
                 return b;
             }
-            assert!(started.elapsed() < limit, "batch not final after {limit:?}: {b}");
+            assert!(
+                started.elapsed() < limit,
+                "batch not final after {limit:?}: {b}"
+            );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
@@ -156,8 +206,12 @@ impl Api {
         let mut after = 0;
         loop {
             let filter = status.map(|s| format!("&status={s}")).unwrap_or_default();
-            let (code, page) =
-                self.get(SUBMITTER, &format!("/v1/batches/{batch_id}/items?after_seq={after}&limit=10000{filter}")).await;
+            let (code, page) = self
+                .get(
+                    SUBMITTER,
+                    &format!("/v1/batches/{batch_id}/items?after_seq={after}&limit=10000{filter}"),
+                )
+                .await;
             assert_eq!(code, 200, "{page}");
             out.extend(page["items"].as_array().cloned().unwrap_or_default());
             match page["next_after_seq"].as_i64() {
@@ -172,13 +226,17 @@ impl Api {
 pub async fn count_rows(db: &Path, table: &str) -> i64 {
     use sqlx::Row;
     sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&format!("sqlite://{}", db.display())).await.expect("open db");
-    let n: i64 = sqlx::query(sqlx::AssertSqlSafe(format!("select count(*) as n from {table}")))
-        .fetch_one(&pool)
+    let pool = sqlx::AnyPool::connect(&format!("sqlite://{}", db.display()))
         .await
-        .expect("count")
-        .try_get("n")
-        .expect("n");
+        .expect("open db");
+    let n: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "select count(*) as n from {table}"
+    )))
+    .fetch_one(&pool)
+    .await
+    .expect("count")
+    .try_get("n")
+    .expect("n");
     pool.close().await;
     n
 }

@@ -302,7 +302,9 @@ impl FixedWidthLink {
             match candidate {
                 // A connection with unread bytes (a duplicated or late reply) is out of step: drop it.
                 Some(mut c) if self.still_fresh(&c) => {
-                    if c.framed.read_buffer().is_empty() && futures::FutureExt::now_or_never(c.framed.next()).is_none() {
+                    if c.framed.read_buffer().is_empty()
+                        && futures::FutureExt::now_or_never(c.framed.next()).is_none()
+                    {
                         return Ok(c);
                     }
                 }

@@ -172,6 +172,15 @@ async fn read_line(
     }
 }
 
+/// Where intake time goes (logged per roster).
+#[derive(Default)]
+struct Stages {
+    read: std::time::Duration,
+    judge: std::time::Duration,
+    insert: std::time::Duration,
+    commit: std::time::Duration,
+}
+
 /// Header totals against the items actually submitted.
 #[derive(Default)]
 struct Totals {
@@ -348,9 +357,12 @@ pub async fn take_in(
     let mut accepted = (0i64, 0i64);
     let mut index = 0usize;
     let mut chunk: Vec<ItemIn> = Vec::with_capacity(CHUNK);
+    let mut stages = Stages::default();
     let result: Result<(), IntakeError> = async {
         loop {
+            let t0 = std::time::Instant::now();
             let next = items.next().await?;
+            stages.read += t0.elapsed();
             let end = next.is_none();
             if let Some(it) = next {
                 if !seqs.insert(it.seq) {
@@ -361,6 +373,7 @@ pub async fn take_in(
                 chunk.push(it);
             }
             if chunk.len() == CHUNK || (end && !chunk.is_empty()) {
+                let t1 = std::time::Instant::now();
                 let rows = judge_chunk(
                     app,
                     &header,
@@ -409,7 +422,10 @@ pub async fn take_in(
                     }
                     stored.push(row);
                 }
+                let t2 = std::time::Instant::now();
+                stages.judge += t2 - t1;
                 tx.insert_items(&stored).await?;
+                stages.insert += t2.elapsed();
             }
             if end {
                 return Ok(());
@@ -476,8 +492,20 @@ pub async fn take_in(
     let rejected_count =
         i64::try_from(answer["rejected"].as_array().map_or(0, Vec::len)).unwrap_or(0);
     tx.set_hash(&hash).await?;
-    tx.finish(accepted, rejected_count, &answer.to_string(), &events)
-        .await?;
+    let t3 = std::time::Instant::now();
+    let finish = tx
+        .finish(accepted, rejected_count, &answer.to_string(), &events)
+        .await;
+    stages.commit = t3.elapsed();
+    finish?;
+    tracing::info!(
+        items = index,
+        read_ms = stages.read.as_millis() as u64,
+        rules_ms = stages.judge.as_millis() as u64,
+        insert_ms = stages.insert.as_millis() as u64,
+        commit_ms = stages.commit.as_millis() as u64,
+        "roster taken in"
+    );
     crate::ops::metrics::batch_accepted(&bank.code, accepted.0, rejected_count);
     app.work.notify_waiters();
     Ok(Accepted {

@@ -263,22 +263,38 @@ mod tests {
                 fail_amount: fa,
                 ..Default::default()
             },
-            trailer: Some(Trailer { item_count: details.len() as u64, total_amount: total }),
+            trailer: Some(Trailer {
+                item_count: details.len() as u64,
+                total_amount: total,
+            }),
             details,
         }
     }
 
     fn codes() -> Codes {
-        bank_profiles::builtin().expect("profiles")["402241000015"].codes.clone()
+        bank_profiles::builtin().expect("profiles")["402241000015"]
+            .codes
+            .clone()
     }
 
     #[test]
     fn maps_outcomes_and_sends_unknown_codes_to_review() {
         let items = vec![sent(1, 100), sent(2, 200), sent(3, 300)];
-        let r = reply(vec![detail(1, 100, "S", ""), detail(2, 200, "F", "A002"), detail(3, 300, "F", "Z999")]);
+        let r = reply(vec![
+            detail(1, 100, "S", ""),
+            detail(2, 200, "F", "A002"),
+            detail(3, 300, "F", "Z999"),
+        ]);
         let out = reconcile_fixed_width(&items, &r, &codes(), "S").expect("reconciles");
         let statuses: Vec<_> = out.iter().map(|r| r.status).collect();
-        assert_eq!(statuses, vec![ItemStatus::Succeeded, ItemStatus::Failed, ItemStatus::Review]);
+        assert_eq!(
+            statuses,
+            vec![
+                ItemStatus::Succeeded,
+                ItemStatus::Failed,
+                ItemStatus::Review
+            ]
+        );
         assert_eq!(out[1].fail_reason.as_deref(), Some("account closed"));
         assert!(out[0].confirmed_at.is_some());
     }
@@ -287,14 +303,32 @@ mod tests {
     fn refuses_what_does_not_add_up() {
         let items = vec![sent(1, 100), sent(2, 200)];
         let unknown = reply(vec![detail(1, 100, "S", ""), detail(7, 200, "S", "")]);
-        assert!(reconcile_fixed_width(&items, &unknown, &codes(), "S").expect_err("unknown seq").0.contains("seq 7"));
+        assert!(
+            reconcile_fixed_width(&items, &unknown, &codes(), "S")
+                .expect_err("unknown seq")
+                .0
+                .contains("seq 7")
+        );
         let amount = reply(vec![detail(1, 100, "S", ""), detail(2, 201, "S", "")]);
-        assert!(reconcile_fixed_width(&items, &amount, &codes(), "S").expect_err("amount").0.contains("amount"));
+        assert!(
+            reconcile_fixed_width(&items, &amount, &codes(), "S")
+                .expect_err("amount")
+                .0
+                .contains("amount")
+        );
         let missing = reply(vec![detail(1, 100, "S", "")]);
         assert!(reconcile_fixed_width(&items, &missing, &codes(), "S").is_err());
         let mut trailer = reply(vec![detail(1, 100, "S", ""), detail(2, 200, "S", "")]);
-        trailer.trailer = Some(Trailer { item_count: 2, total_amount: 301 });
-        assert!(reconcile_fixed_width(&items, &trailer, &codes(), "S").expect_err("trailer").0.contains("trailer"));
+        trailer.trailer = Some(Trailer {
+            item_count: 2,
+            total_amount: 301,
+        });
+        assert!(
+            reconcile_fixed_width(&items, &trailer, &codes(), "S")
+                .expect_err("trailer")
+                .0
+                .contains("trailer")
+        );
         let mut header = reply(vec![detail(1, 100, "S", ""), detail(2, 200, "S", "")]);
         header.header.success_count = 1;
         assert!(reconcile_fixed_width(&items, &header, &codes(), "S").is_err());

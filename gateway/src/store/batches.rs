@@ -90,6 +90,7 @@ pub(crate) fn item_from_row(r: &AnyRow) -> StoreResult<ItemRow> {
 /// has been read and checked, so a rejected roster leaves nothing behind.
 pub struct IntakeTx {
     tx: Transaction<'static, Any>,
+    backend: super::Backend,
     batch_id: String,
 }
 
@@ -193,6 +194,7 @@ impl Store {
         .await?;
         Ok(IntakeTx {
             tx,
+            backend: self.backend(),
             batch_id: b.batch_id.clone(),
         })
     }
@@ -204,32 +206,13 @@ impl IntakeTx {
         &self.batch_id
     }
 
-    /// Which of `seqs` this batch already has.
-    pub async fn existing_seqs(&mut self, seqs: &[i64]) -> StoreResult<HashSet<i64>> {
-        let mut out = HashSet::new();
-        for chunk in seqs.chunks(INSERT_CHUNK * 4) {
-            let sql = format!(
-                "select seq from items where batch_id = $1 and seq in ({})",
-                in_list(chunk.len(), 2)
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&self.batch_id);
-            for s in chunk {
-                q = q.bind(*s);
-            }
-            for r in q.fetch_all(&mut *self.tx).await? {
-                out.insert(r.try_get::<i64, _>("seq")?);
-            }
-        }
-        Ok(out)
-    }
-
     /// Which of `keys` are claimed by accepted items (of any batch, this one included).
     pub async fn claimed(&mut self, keys: &[&str]) -> StoreResult<HashSet<String>> {
         let mut out = HashSet::new();
         for chunk in keys.chunks(INSERT_CHUNK * 4) {
             let sql = format!(
                 "select claim_key from items where claim_key in ({})",
-                in_list(chunk.len(), 1)
+                in_list(self.backend, chunk.len())
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for k in chunk {
@@ -244,7 +227,7 @@ impl IntakeTx {
 
     /// Writes items (multi-row inserts).
     pub async fn insert_items(&mut self, items: &[NewItem]) -> StoreResult<()> {
-        insert_items(&mut self.tx, &self.batch_id, items).await
+        insert_items(&mut self.tx, self.backend, &self.batch_id, items).await
     }
 
     /// Writes the parts of the batch.
@@ -316,6 +299,7 @@ impl IntakeTx {
 
 pub(crate) async fn insert_items(
     tx: &mut Transaction<'static, Any>,
+    backend: super::Backend,
     batch_id: &str,
     items: &[NewItem],
 ) -> StoreResult<()> {
@@ -324,7 +308,7 @@ pub(crate) async fn insert_items(
             "insert into items (batch_id, seq, recipient_kind, name, id_no, account_no, account_kind, \
              account_bank_code, amount_fen, phone, ssc_exempt, memo, status, reject_code, reject_message, part_id, \
              claim_key, replaces_batch_id, replaces_seq) values {}",
-            placeholders(chunk.len(), ITEM_COLS, 1)
+            placeholders(backend, chunk.len(), ITEM_COLS)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for it in chunk {

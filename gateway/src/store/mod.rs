@@ -158,10 +158,14 @@ impl Store {
     }
 }
 
-/// `$1, $2, ...` placeholders for `rows` rows of `cols` columns starting at `$first`.
-pub(crate) fn placeholders(rows: usize, cols: usize, first: usize) -> String {
+/// Placeholders for `rows` rows of `cols` columns: plain `?` on SQLite, `$1, $2, ...` on PostgreSQL.
+///
+/// SQLite looks up a parameter's name linearly, and sqlx asks for the name of every parameter, so a
+/// 10,000-parameter insert with numbered (`$n` or `?n`) parameters costs O(n²); anonymous `?` costs O(n).
+/// Statements built with these must use no other parameters.
+pub(crate) fn placeholders(backend: Backend, rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
-    let mut n = first;
+    let mut n = 1;
     for r in 0..rows {
         if r > 0 {
             s.push(',');
@@ -171,8 +175,13 @@ pub(crate) fn placeholders(rows: usize, cols: usize, first: usize) -> String {
             if c > 0 {
                 s.push(',');
             }
-            s.push('$');
-            s.push_str(&n.to_string());
+            match backend {
+                Backend::Sqlite => s.push('?'),
+                Backend::Postgres => {
+                    s.push('$');
+                    s.push_str(&n.to_string());
+                }
+            }
             n += 1;
         }
         s.push(')');
@@ -180,10 +189,21 @@ pub(crate) fn placeholders(rows: usize, cols: usize, first: usize) -> String {
     s
 }
 
-/// `$first, ..., $(first+n-1)` for an `in (...)` list.
-pub(crate) fn in_list(n: usize, first: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(",")
+/// The list of an `in (...)` of `n` values (see [`placeholders`]).
+pub(crate) fn in_list(backend: Backend, n: usize) -> String {
+    let row = placeholders(backend, 1, n);
+    row[1..row.len() - 1].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_per_backend() {
+        assert_eq!(placeholders(Backend::Sqlite, 2, 2), "(?,?),(?,?)");
+        assert_eq!(placeholders(Backend::Postgres, 2, 2), "($1,$2),($3,$4)");
+        assert_eq!(in_list(Backend::Postgres, 3), "$1,$2,$3");
+        assert_eq!(in_list(Backend::Sqlite, 2), "?,?");
+    }
 }
