@@ -134,6 +134,7 @@ pub async fn start(config: Config, clock: SharedClock) -> Result<Running, StartE
     for bank in app.banks.all() {
         tasks.spawn(worker::run(app.clone(), bank.clone(), stop.child_token()));
     }
+    tasks.spawn(crate::sla::evaluator::run(app.clone(), stop.child_token()));
     let listener = TcpListener::bind(&listen)
         .await
         .map_err(|source| StartError::Listen {

@@ -7,6 +7,8 @@
 mod batches;
 mod misc;
 mod parts;
+mod sla;
+pub use sla::{AccountFeedback, AgreementFigures, EvaluationPhase, NewStrike, QueryDue, StrikeRow};
 pub use batches::IntakeTx;
 pub use parts::{Claim, FinalInfo};
 pub mod rows;

@@ -61,6 +61,8 @@ pub mod codes {
     pub const W_ACCT_NOT_SSC: &str = "W-ACCT-NOT-SSC";
     /// Batch not started on its funds day.
     pub const W_START_LATE: &str = "W-START-LATE";
+    /// Failed item neither corrected nor returned in 2 working days.
+    pub const W_FAILED_NOT_HANDLED: &str = "W-FAILED-NOT-HANDLED";
     /// Result needs an operator.
     pub const W_RESULT_REVIEW: &str = "W-RESULT-REVIEW";
 }
