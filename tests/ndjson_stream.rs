@@ -11,7 +11,7 @@ use gateway::roster::{self, RosterSpec};
 
 const ITEMS: u64 = 1_000_000;
 /// Far below the ~300 MB body: the roster is never held whole.
-const PEAK_RSS_LIMIT_KB: u64 = 300 * 1024;
+const PEAK_RSS_LIMIT_KB: u64 = 200 * 1024;
 
 fn peak_rss_kb(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");

@@ -338,15 +338,15 @@ impl FixedWidthLink {
         let mut framed = Vec::with_capacity(header.len() + body.len());
         framed.extend_from_slice(&header);
         framed.extend_from_slice(&body);
-        self.exchange_bytes(framed).await
+        self.exchange_bytes(&framed).await
     }
 
-    async fn exchange_bytes(&self, framed: Vec<u8>) -> Result<bytes::BytesMut, LinkError> {
+    async fn exchange_bytes(&self, framed: &[u8]) -> Result<bytes::BytesMut, LinkError> {
         let _permit = self.slots.acquire().await.map_err(|_| LinkError::Closed)?;
         let mut conn = self.checkout().await?;
         let timeout = self.request_timeout;
         let result = tokio::time::timeout(timeout, async {
-            conn.framed.get_mut().write_all(&framed).await?;
+            conn.framed.get_mut().write_all(framed).await?;
             conn.framed.get_mut().flush().await?;
             match conn.framed.next().await {
                 Some(Ok(body)) => Ok(body),
@@ -365,25 +365,51 @@ impl FixedWidthLink {
         }
     }
 
-    /// Submits a part: the header, the details (encoded as they are written), the trailer.
-    pub async fn submit(
-        &self,
-        header: &SubmitHeader,
-        details: &[SubmitDetail],
-    ) -> Result<SubmitReply, LinkError> {
+    /// Starts the framed bytes of a submit of `header.item_count` details: length header and header
+    /// record. Details are appended with [`Self::push_detail`], then [`Self::submit_wire`] sends it.
+    pub fn begin_submit(&self, header: &SubmitHeader) -> Result<Vec<u8>, LinkError> {
         let layouts = &self.family.layouts;
-        let body_len = layouts.submit_body_len(details.len());
+        let count = usize::try_from(header.item_count).unwrap_or(usize::MAX);
+        let body_len = layouts.submit_body_len(count);
         let mut wire = self.codec.header(body_len)?;
         wire.reserve(body_len);
         layouts.encode_submit_header(&mut wire, header)?;
-        for d in details {
-            layouts.encode_submit_detail(&mut wire, d)?;
-        }
+        Ok(wire)
+    }
+
+    /// Appends one detail record.
+    pub fn push_detail(&self, wire: &mut Vec<u8>, d: &SubmitDetail) -> Result<(), LinkError> {
+        Ok(self.family.layouts.encode_submit_detail(wire, d)?)
+    }
+
+    /// Appends the trailer; checks that the body has the announced length.
+    pub fn finish_submit(
+        &self,
+        header: &SubmitHeader,
+        wire: &mut Vec<u8>,
+    ) -> Result<(), LinkError> {
+        let layouts = &self.family.layouts;
         let trailer = Trailer {
             item_count: header.item_count,
             total_amount: header.total_amount,
         };
-        layouts.encode_trailer(&mut wire, &trailer)?;
+        layouts.encode_trailer(wire, &trailer)?;
+        let count = usize::try_from(header.item_count).unwrap_or(usize::MAX);
+        if wire.len() != self.codec.digits() + layouts.submit_body_len(count) {
+            return Err(LinkError::Mismatch(
+                "the part's items do not match its count".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sends a finished submit (see [`Self::begin_submit`]); the same bytes may be sent again on retry.
+    pub async fn submit_wire(
+        &self,
+        header: &SubmitHeader,
+        wire: &[u8],
+    ) -> Result<SubmitReply, LinkError> {
+        let layouts = &self.family.layouts;
         let body = self.exchange_bytes(wire).await?;
         let reply = layouts.decode_submit_reply(&body)?;
         if reply.batch_no != header.batch_no {
@@ -392,6 +418,20 @@ impl FixedWidthLink {
             ));
         }
         Ok(reply)
+    }
+
+    /// Submits a whole part from its details (tests and tools).
+    pub async fn submit(
+        &self,
+        header: &SubmitHeader,
+        details: &[SubmitDetail],
+    ) -> Result<SubmitReply, LinkError> {
+        let mut wire = self.begin_submit(header)?;
+        for d in details {
+            self.push_detail(&mut wire, d)?;
+        }
+        self.finish_submit(header, &mut wire)?;
+        self.submit_wire(header, &wire).await
     }
 
     /// Asks for the results of `batch_no`.

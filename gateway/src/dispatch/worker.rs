@@ -165,33 +165,15 @@ async fn send(
         )
         .await;
     };
-    let items = app.store.part_items(&part.part_id).await?;
     let family = link.family();
-    let details: Vec<_> = items
-        .iter()
-        .map(|i| {
-            family.detail(&DetailSource {
-                seq: i.seq,
-                recipient_kind: i.recipient_kind,
-                name: i.name.expose(),
-                id_no: i.id_no.expose(),
-                account_no: i.account_no.expose(),
-                account_kind: i.account_kind,
-                account_bank_code: &i.account_bank_code,
-                amount_fen: i.amount_fen,
-                phone: i.phone.expose(),
-                memo: &i.memo,
-            })
-        })
-        .collect();
     let now = app.clock.now_shanghai();
     let header = SubmitHeader {
         batch_no: part.bank_ref.clone(),
         payer_account: batch.payer_account_no.clone(),
         payer_name: batch.payer_account_name.clone(),
         subsidy_code: batch.subsidy_code.clone(),
-        item_count: details.len() as u64,
-        total_amount: details.iter().map(|d| d.amount).sum(),
+        item_count: u64::try_from(part.item_count).unwrap_or(0),
+        total_amount: u64::try_from(part.amount_fen).unwrap_or(0),
         submit_date: format!(
             "{:04}{:02}{:02}",
             now.year(),
@@ -201,10 +183,46 @@ async fn send(
         submit_time: format!("{:02}{:02}{:02}", now.hour(), now.minute(), now.second()),
         region_code: batch.region_code.clone(),
     };
+    // The records are encoded page by page from the store: memory holds the wire bytes, not the rows.
+    let encoded: Result<Vec<u8>, LinkError> = async {
+        let mut wire = link.begin_submit(&header)?;
+        let mut after = 0;
+        loop {
+            let page = app
+                .store
+                .part_items_page(&part.part_id, after, 5_000)
+                .await
+                .map_err(|e| LinkError::Mismatch(e.to_string()))?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            for i in &page {
+                let d = family.detail(&DetailSource {
+                    seq: i.seq,
+                    recipient_kind: i.recipient_kind,
+                    name: i.name.expose(),
+                    id_no: i.id_no.expose(),
+                    account_no: i.account_no.expose(),
+                    account_kind: i.account_kind,
+                    account_bank_code: &i.account_bank_code,
+                    amount_fen: i.amount_fen,
+                    phone: i.phone.expose(),
+                    memo: &i.memo,
+                });
+                link.push_detail(&mut wire, &d)?;
+            }
+        }
+        link.finish_submit(&header, &mut wire)?;
+        Ok(wire)
+    }
+    .await;
+    let wire = match encoded {
+        Ok(w) => w,
+        Err(e) => return review(app, bank, &part, "encode", e.to_string()).await,
+    };
     let mut delays = backoff(bank);
     loop {
         let started = Instant::now();
-        let result = link.submit(&header, &details).await;
+        let result = link.submit_wire(&header, &wire).await;
         let outcome = match &result {
             Ok(r) => bank.profile.codes.submit.get(&r.ret_code).copied(),
             Err(_) => None,
@@ -222,7 +240,7 @@ async fn send(
             (Ok(reply), Some(SubmitOutcome::Accepted | SubmitOutcome::Duplicate)) => {
                 let now = app.clock.now_ms();
                 let next_poll = now + ms(bank.poll_interval());
-                info!(bank = %bank.code, part = %part.part_id, ret = %reply.ret_code, items = details.len(), "part accepted");
+                info!(bank = %bank.code, part = %part.part_id, ret = %reply.ret_code, items = part.item_count, "part accepted");
                 let mut events = vec![event(
                     app,
                     "batch.sent",

@@ -11,7 +11,7 @@ use tracing::{info, warn};
 
 use super::deadline::working_days_end_ms;
 use crate::app::App;
-use crate::clock::{day_start_ms, from_ms, parse_date, rfc3339, SHANGHAI};
+use crate::clock::{SHANGHAI, day_start_ms, from_ms, parse_date, rfc3339};
 use crate::domain::ids;
 use crate::intake::rules::codes;
 use crate::store::{EvaluationPhase, EventRow, NewStrike, QueryDue, StoreError};
@@ -26,7 +26,13 @@ pub fn year_of(ms: i64) -> i32 {
     from_ms(ms).to_offset(SHANGHAI).year()
 }
 
-fn event(now: i64, kind: &str, batch_id: Option<&str>, bank: &str, data: serde_json::Value) -> EventRow {
+fn event(
+    now: i64,
+    kind: &str,
+    batch_id: Option<&str>,
+    bank: &str,
+    data: serde_json::Value,
+) -> EventRow {
     EventRow {
         event_id: ids::new_id("e"),
         kind: kind.into(),
@@ -66,12 +72,21 @@ pub async fn evaluate_once(app: &App) -> Result<(), StoreError> {
     Ok(())
 }
 
-async fn record(app: &App, q: &QueryDue, phase: EvaluationPhase, strikes: Vec<NewStrike>, now: i64) -> Result<(), StoreError> {
+async fn record(
+    app: &App,
+    q: &QueryDue,
+    phase: EvaluationPhase,
+    strikes: Vec<NewStrike>,
+    now: i64,
+) -> Result<(), StoreError> {
     // Events need the count after each insert, known only inside the transaction: compute the events
     // from the count the store reports, looking up the previous year's rating beforehand.
     let mut prev_unqualified = BTreeMap::new();
     for s in &strikes {
-        let u = app.store.unqualified_in(&s.bank_code, &s.department_code, s.year - 1).await?;
+        let u = app
+            .store
+            .unqualified_in(&s.bank_code, &s.department_code, s.year - 1)
+            .await?;
         prev_unqualified.insert(s.bank_code.clone(), u);
     }
     let n = app
@@ -132,14 +147,27 @@ async fn judge_accounts(app: &App, q: &QueryDue, now: i64) -> Result<(), StoreEr
     let mut roles: BTreeMap<String, Vec<&'static str>> = BTreeMap::new();
     let mut evidence: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     let fed_back = q.query.fed_back_at;
-    if fed_back.is_some_and(|f| f > due) && !app.store.has_strike(&q.bank_code, &q.query.query_id).await? {
+    if fed_back.is_some_and(|f| f > due)
+        && !app
+            .store
+            .has_strike(&q.bank_code, &q.query.query_id)
+            .await?
+    {
         roles.entry(q.bank_code.clone()).or_default().push("payout");
-        evidence.insert(q.bank_code.clone(), json!({"final_result_at": fed_back.map(rfc3339)}));
+        evidence.insert(
+            q.bank_code.clone(),
+            json!({"final_result_at": fed_back.map(rfc3339)}),
+        );
     }
     for f in app.store.account_feedback(&q.query.batch_id, due).await? {
         if f.on_time < f.items {
-            roles.entry(f.bank_code.clone()).or_default().push("account");
-            let e = evidence.entry(f.bank_code.clone()).or_insert_with(|| json!({}));
+            roles
+                .entry(f.bank_code.clone())
+                .or_default()
+                .push("account");
+            let e = evidence
+                .entry(f.bank_code.clone())
+                .or_insert_with(|| json!({}));
             e["account"] = json!({"items": f.items, "confirmed_by_deadline": f.on_time, "unconfirmed": f.unconfirmed,
                                   "last_confirmed_at": f.last_confirmed_at.map(rfc3339)});
         }
@@ -153,7 +181,12 @@ async fn judge_accounts(app: &App, q: &QueryDue, now: i64) -> Result<(), StoreEr
         ev["clicked_at"] = json!(rfc3339(q.query.clicked_at));
         ev["due_at"] = json!(rfc3339(due));
         let fed = if r.contains(&"account") {
-            app.store.account_feedback(&q.query.batch_id, due).await?.iter().find(|f| f.bank_code == bank).and_then(|f| f.last_confirmed_at)
+            app.store
+                .account_feedback(&q.query.batch_id, due)
+                .await?
+                .iter()
+                .find(|f| f.bank_code == bank)
+                .and_then(|f| f.last_confirmed_at)
         } else {
             fed_back
         };
@@ -197,8 +230,12 @@ async fn sweep_failed(app: &App, now: i64) -> Result<(), StoreError> {
 
 async fn sweep_start(app: &App, now: i64) -> Result<(), StoreError> {
     for (batch_id, bank, funds_day, first_accepted, warned) in app.store.start_unchecked().await? {
-        let Some(day) = parse_date(&funds_day) else { continue };
-        let Some(end) = day.next_day().map(day_start_ms) else { continue };
+        let Some(day) = parse_date(&funds_day) else {
+            continue;
+        };
+        let Some(end) = day.next_day().map(day_start_ms) else {
+            continue;
+        };
         let started_in_time = first_accepted.is_some_and(|a| a < end);
         if warned || started_in_time {
             app.store.mark_start_checked(&batch_id, None).await?;

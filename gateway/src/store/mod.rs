@@ -8,9 +8,9 @@ mod batches;
 mod misc;
 mod parts;
 mod sla;
-pub use sla::{AccountFeedback, AgreementFigures, EvaluationPhase, NewStrike, QueryDue, StrikeRow};
 pub use batches::IntakeTx;
 pub use parts::{Claim, FinalInfo};
+pub use sla::{AccountFeedback, AgreementFigures, EvaluationPhase, NewStrike, QueryDue, StrikeRow};
 pub mod rows;
 
 use std::str::FromStr;

@@ -136,6 +136,26 @@ impl Store {
         rows.iter().map(item_from_row).collect()
     }
 
+    /// A page of a part's items in `seq` order, after `after_seq`.
+    pub async fn part_items_page(
+        &self,
+        part_id: &str,
+        after_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<ItemRow>> {
+        let sql = format!(
+            "select {ITEM_SELECT} from items i left join parts p on p.part_id = i.part_id \
+             where i.part_id = $1 and i.seq > $2 order by i.seq limit $3"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(part_id)
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(item_from_row).collect()
+    }
+
     /// The bank accepted the part: its items are `sent`; polling starts at `next_poll`.
     pub async fn part_accepted(
         &self,

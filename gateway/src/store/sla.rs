@@ -119,7 +119,10 @@ impl Store {
             "select {QUERY_DUE_COLS} from queries q join batches b on b.batch_id = q.batch_id \
              where q.status = 'running' and q.due_at < $1 and q.payout_checked = 0 order by q.due_at limit 500"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).fetch_all(self.pool()).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .fetch_all(self.pool())
+            .await?;
         rows.iter().map(query_due).collect()
     }
 
@@ -129,12 +132,18 @@ impl Store {
             "select {QUERY_DUE_COLS} from queries q join batches b on b.batch_id = q.batch_id \
              where q.status = 'final' and q.accounts_checked = 0 order by q.due_at limit 500"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(self.pool()).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(self.pool())
+            .await?;
         rows.iter().map(query_due).collect()
     }
 
     /// Confirmation times of a batch's final items, per account bank.
-    pub async fn account_feedback(&self, batch_id: &str, due_at: i64) -> StoreResult<Vec<AccountFeedback>> {
+    pub async fn account_feedback(
+        &self,
+        batch_id: &str,
+        due_at: i64,
+    ) -> StoreResult<Vec<AccountFeedback>> {
         let rows = sqlx::query(
             "select coalesce(result_bank_code, account_bank_code) as bank, count(*) as n, \
              sum(case when confirmed_at is not null and confirmed_at <= $2 then 1 else 0 end) as on_time, \
@@ -208,8 +217,12 @@ impl Store {
             }
         }
         let mark = match phase {
-            EvaluationPhase::PayoutDeadline => "update queries set payout_checked = 1, late = 1 where query_id = $1",
-            EvaluationPhase::Accounts => "update queries set accounts_checked = 1, payout_checked = 1 where query_id = $1",
+            EvaluationPhase::PayoutDeadline => {
+                "update queries set payout_checked = 1, late = 1 where query_id = $1"
+            }
+            EvaluationPhase::Accounts => {
+                "update queries set accounts_checked = 1, payout_checked = 1 where query_id = $1"
+            }
         };
         sqlx::query(mark).bind(query_id).execute(&mut *tx).await?;
         insert_events(&mut tx, &events).await?;
@@ -263,7 +276,8 @@ impl Store {
         from: i64,
         to: i64,
     ) -> StoreResult<std::collections::BTreeMap<(String, String), AgreementFigures>> {
-        let mut out: std::collections::BTreeMap<(String, String), AgreementFigures> = Default::default();
+        let mut out: std::collections::BTreeMap<(String, String), AgreementFigures> =
+            Default::default();
         let rows = sqlx::query(
             "select b.payout_bank as bank, b.department_code as dept, count(*) as n, \
              sum(case when exists (select 1 from strikes s where s.query_id = q.query_id and s.bank_code = b.payout_bank) \
@@ -276,7 +290,9 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         for r in rows {
-            let f = out.entry((r.try_get("bank")?, r.try_get("dept")?)).or_default();
+            let f = out
+                .entry((r.try_get("bank")?, r.try_get("dept")?))
+                .or_default();
             f.queries = r.try_get("n")?;
             f.struck_queries = r.try_get("struck")?;
         }
@@ -288,20 +304,32 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         for r in rows {
-            let f = out.entry((r.try_get("bank_code")?, r.try_get("department_code")?)).or_default();
+            let f = out
+                .entry((r.try_get("bank_code")?, r.try_get("department_code")?))
+                .or_default();
             f.strikes = r.try_get("n")?;
         }
         Ok(out)
     }
 
     /// Recorded ratings of a year: (bank, department) -> rating.
-    pub async fn past_ratings(&self, year: i32) -> StoreResult<std::collections::BTreeMap<(String, String), String>> {
-        let rows = sqlx::query("select bank_code, department_code, rating from past_ratings where year = $1")
-            .bind(i64::from(year))
-            .fetch_all(self.pool())
-            .await?;
+    pub async fn past_ratings(
+        &self,
+        year: i32,
+    ) -> StoreResult<std::collections::BTreeMap<(String, String), String>> {
+        let rows = sqlx::query(
+            "select bank_code, department_code, rating from past_ratings where year = $1",
+        )
+        .bind(i64::from(year))
+        .fetch_all(self.pool())
+        .await?;
         rows.iter()
-            .map(|r| Ok(((r.try_get("bank_code")?, r.try_get("department_code")?), r.try_get("rating")?)))
+            .map(|r| {
+                Ok((
+                    (r.try_get("bank_code")?, r.try_get("department_code")?),
+                    r.try_get("rating")?,
+                ))
+            })
             .collect()
     }
 
@@ -339,7 +367,15 @@ impl Store {
     }
 
     /// Confirms a disqualification; false when it was confirmed before.
-    pub async fn disqualify(&self, bank: &str, department: &str, reason: &str, by: &str, now: i64, events: &[EventRow]) -> StoreResult<bool> {
+    pub async fn disqualify(
+        &self,
+        bank: &str,
+        department: &str,
+        reason: &str,
+        by: &str,
+        now: i64,
+        events: &[EventRow],
+    ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
         let res = sqlx::query(
             "insert into disqualifications (bank_code, department_code, reason, confirmed_by, confirmed_at) \
@@ -360,15 +396,26 @@ impl Store {
     }
 
     /// Every confirmed disqualification.
-    pub async fn disqualifications(&self) -> StoreResult<std::collections::BTreeSet<(String, String)>> {
-        let rows = sqlx::query("select bank_code, department_code from disqualifications").fetch_all(self.pool()).await?;
-        rows.iter().map(|r| Ok((r.try_get("bank_code")?, r.try_get("department_code")?))).collect()
+    pub async fn disqualifications(
+        &self,
+    ) -> StoreResult<std::collections::BTreeSet<(String, String)>> {
+        let rows = sqlx::query("select bank_code, department_code from disqualifications")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("bank_code")?, r.try_get("department_code")?)))
+            .collect()
     }
 }
 
 impl Store {
     /// Whether `bank` was unqualified for `department` in `year`: 3 strikes, or a recorded rating.
-    pub async fn unqualified_in(&self, bank: &str, department: &str, year: i32) -> StoreResult<bool> {
+    pub async fn unqualified_in(
+        &self,
+        bank: &str,
+        department: &str,
+        year: i32,
+    ) -> StoreResult<bool> {
         let n: i64 = sqlx::query(
             "select count(*) as n from strikes where bank_code = $1 and department_code = $2 and year = $3              and supersedes is null",
         )
@@ -397,7 +444,10 @@ impl Store {
 
     /// Failed items not yet warned about, that failed before `before` (candidates for
     /// `W-FAILED-NOT-HANDLED`): (batch, seq, bank, final_at).
-    pub async fn failed_unwarned(&self, before: i64) -> StoreResult<Vec<(String, i64, String, i64)>> {
+    pub async fn failed_unwarned(
+        &self,
+        before: i64,
+    ) -> StoreResult<Vec<(String, i64, String, i64)>> {
         let rows = sqlx::query(
             "select i.batch_id, i.seq, b.payout_bank, i.final_at from items i join batches b on b.batch_id = i.batch_id              where i.status = 'failed' and i.overdue_warned = 0 and i.final_at < $1 order by i.final_at limit 2000",
         )
@@ -405,12 +455,24 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("batch_id")?, r.try_get("seq")?, r.try_get("payout_bank")?, r.try_get("final_at")?)))
+            .map(|r| {
+                Ok((
+                    r.try_get("batch_id")?,
+                    r.try_get("seq")?,
+                    r.try_get("payout_bank")?,
+                    r.try_get("final_at")?,
+                ))
+            })
             .collect()
     }
 
     /// Marks a failed item as warned, with the warning event.
-    pub async fn mark_failed_warned(&self, batch_id: &str, seq: i64, event: &EventRow) -> StoreResult<()> {
+    pub async fn mark_failed_warned(
+        &self,
+        batch_id: &str,
+        seq: i64,
+        event: &EventRow,
+    ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         let res = sqlx::query(
             "update items set overdue_warned = 1 where batch_id = $1 and seq = $2 and status = 'failed'              and overdue_warned = 0",
@@ -428,7 +490,9 @@ impl Store {
 
     /// Batches whose funds day may have ended without a start check: (batch, bank, funds day,
     /// first acceptance by the bank, already warned at intake).
-    pub async fn start_unchecked(&self) -> StoreResult<Vec<(String, String, String, Option<i64>, bool)>> {
+    pub async fn start_unchecked(
+        &self,
+    ) -> StoreResult<Vec<(String, String, String, Option<i64>, bool)>> {
         let rows = sqlx::query(
             "select b.batch_id, b.payout_bank, b.funds_arrived_on, b.start_late,              (select min(p.accepted_at) from parts p where p.batch_id = b.batch_id) as first_accepted              from batches b where b.start_checked = 0 order by b.created_at limit 500",
         )
@@ -448,7 +512,11 @@ impl Store {
     }
 
     /// Marks a batch's start as checked, with a warning event when it started late.
-    pub async fn mark_start_checked(&self, batch_id: &str, late: Option<&EventRow>) -> StoreResult<()> {
+    pub async fn mark_start_checked(
+        &self,
+        batch_id: &str,
+        late: Option<&EventRow>,
+    ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         let res = sqlx::query(
             "update batches set start_checked = 1, start_late = start_late + $2 where batch_id = $1 and start_checked = 0",
