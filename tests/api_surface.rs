@@ -27,6 +27,7 @@ async fn openapi_paths_are_served_and_metrics_are_clean() {
                 "get" => api.http.get(&url),
                 "post" => api.http.post(&url),
                 "delete" => api.http.delete(&url),
+                "put" => api.http.put(&url),
                 other => panic!("unexpected method {other}"),
             };
             let (status, body) = api.send(req).await;

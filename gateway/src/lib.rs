@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod dispatch;
 pub mod domain;
+pub mod events;
 pub mod intake;
 pub mod ops;
 pub mod results;

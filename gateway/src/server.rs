@@ -135,6 +135,9 @@ pub async fn start(config: Config, clock: SharedClock) -> Result<Running, StartE
         tasks.spawn(worker::run(app.clone(), bank.clone(), stop.child_token()));
     }
     tasks.spawn(crate::sla::evaluator::run(app.clone(), stop.child_token()));
+    if let Some(url) = app.config.events.callback_url.clone() {
+        tasks.spawn(crate::events::run(app.clone(), url, stop.child_token()));
+    }
     let listener = TcpListener::bind(&listen)
         .await
         .map_err(|source| StartError::Listen {

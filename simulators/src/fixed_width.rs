@@ -220,9 +220,9 @@ impl Bank {
             .map_err(|e| invalid(format!("profile {}: {e}", p.code)))?;
         let codec = match p.transport.framing {
             Framing::AsciiLength { digits, max_body } => AsciiLenCodec::new(digits, max_body),
-            Framing::Http { .. } => {
+            _ => {
                 return Err(invalid(format!(
-                    "profile {}: needs a stream framing",
+                    "profile {}: needs the ASCII length framing",
                     p.code
                 )));
             }

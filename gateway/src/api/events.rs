@@ -40,11 +40,7 @@ pub async fn list(
         .map(|e| e.event_id.clone())
         .or_else(|| after.map(str::to_owned));
     Ok(Json(json!({
-        "events": rows.iter().map(|e| json!({
-            "event_id": e.event_id, "type": e.kind, "at": rfc3339(e.at), "batch_id": e.batch_id, "seq": e.seq,
-            "bank_code": e.bank_code, "code": e.code,
-            "data": serde_json::from_str::<Value>(&e.data).unwrap_or(Value::Null),
-        })).collect::<Vec<_>>(),
+        "events": rows.iter().map(crate::events::event_json).collect::<Vec<_>>(),
         "next_after": next,
     })))
 }

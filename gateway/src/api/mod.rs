@@ -1,16 +1,18 @@
 //! The platform API (axum): one file per resource, auth and roles here, errors mapped to the stable
 //! `E-*` codes in one place ([`ApiError`]).
+pub mod assessments;
 pub mod auth;
 pub mod batches;
 pub mod blacklist;
 pub mod events;
+pub mod handling;
 pub mod ops;
 
 use std::sync::Arc;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
@@ -106,7 +108,32 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/batches/{batch_id}", get(batches::read))
         .route("/v1/batches/{batch_id}/items", get(batches::items))
         .route("/v1/batches/{batch_id}/query", post(batches::query))
+        .route(
+            "/v1/batches/{batch_id}/items/{seq}/correction",
+            post(handling::correct),
+        )
+        .route(
+            "/v1/batches/{batch_id}/items/{seq}/return",
+            post(handling::give_back),
+        )
+        .route(
+            "/v1/batches/{batch_id}/items/{seq}/resolve",
+            post(handling::resolve),
+        )
         .route("/v1/banks", get(ops::banks))
+        .route(
+            "/v1/banks/{bank_code}/disqualify",
+            post(assessments::disqualify),
+        )
+        .route("/v1/assessments", get(assessments::list))
+        .route(
+            "/v1/assessments/{bank_code}/strikes",
+            get(assessments::strikes),
+        )
+        .route(
+            "/v1/assessments/{bank_code}/{year}",
+            put(assessments::put_rating),
+        )
         .route("/v1/blacklist", get(blacklist::list).post(blacklist::add))
         .route("/v1/blacklist/{entry_id}", delete(blacklist::remove))
         .route("/v1/events", get(events::list))

@@ -263,8 +263,8 @@ impl FixedWidthLink {
         let family = FixedWidthFamily::from_profile(profile)?;
         let codec = match profile.transport.framing {
             Framing::AsciiLength { digits, max_body } => AsciiLenCodec::new(digits, max_body),
-            Framing::Http { .. } => {
-                return Err("the fixed-width family needs a stream framing".into());
+            _ => {
+                return Err("the fixed-width family needs the ASCII length framing".into());
             }
         };
         let max = settings

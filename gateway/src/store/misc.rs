@@ -81,6 +81,72 @@ impl Store {
         Ok(Some(out))
     }
 
+    /// Undelivered events due for (another) delivery attempt, oldest first, with their attempts so far.
+    /// Delivery is in order: an event waits while an older one is not delivered.
+    pub async fn undelivered_events(
+        &self,
+        now: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<(EventRow, i64)>> {
+        let first = sqlx::query("select min(event_no) as n from events where delivered_at is null")
+            .fetch_one(self.pool())
+            .await?;
+        let Some(first_no) = first.try_get::<Option<i64>, _>("n")? else {
+            return Ok(Vec::new());
+        };
+        let rows = sqlx::query(
+            "select event_id, type, at, batch_id, seq, bank_code, code, data, attempts, next_at from events \
+             where event_no >= $1 and delivered_at is null order by event_no limit $2",
+        )
+        .bind(first_no)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = Vec::new();
+        for (i, r) in rows.iter().enumerate() {
+            let next_at: i64 = r.try_get("next_at")?;
+            if i == 0 && next_at > now {
+                return Ok(Vec::new());
+            }
+            out.push((
+                EventRow {
+                    event_id: r.try_get("event_id")?,
+                    kind: r.try_get("type")?,
+                    at: r.try_get("at")?,
+                    batch_id: r.try_get("batch_id")?,
+                    seq: r.try_get("seq")?,
+                    bank_code: r.try_get("bank_code")?,
+                    code: r.try_get("code")?,
+                    data: r.try_get("data")?,
+                },
+                r.try_get("attempts")?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The platform took the event.
+    pub async fn event_delivered(&self, event_id: &str, at: i64) -> StoreResult<()> {
+        sqlx::query(
+            "update events set delivered_at = $1, attempts = attempts + 1 where event_id = $2",
+        )
+        .bind(at)
+        .bind(event_id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// A delivery attempt failed: try again at `next_at`.
+    pub async fn event_failed(&self, event_id: &str, next_at: i64) -> StoreResult<()> {
+        sqlx::query("update events set attempts = attempts + 1, next_at = $1 where event_id = $2")
+            .bind(next_at)
+            .bind(event_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Appends an audit record.
     pub async fn audit(
         &self,

@@ -5,6 +5,7 @@
 //! DDL (migrations) and work claiming differ per backend. Write transactions on SQLite begin
 //! `IMMEDIATE`, so a transaction never fails half-way on a lock upgrade.
 mod batches;
+mod handling;
 mod misc;
 mod parts;
 mod sla;
