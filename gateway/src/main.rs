@@ -54,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         what: ProfileCmd,
     },
+    /// A bank's frames and documents to JSON and back (see `gateway codec decode --help`).
+    Codec {
+        #[command(subcommand)]
+        what: gateway::cli::codec::CodecCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -158,6 +163,7 @@ async fn main() -> anyhow::Result<()> {
             }
             println!("{} profile(s) valid", profiles.len());
         }
+        Command::Codec { what } => gateway::cli::codec::run(what)?,
     }
     Ok(())
 }

@@ -4,6 +4,7 @@ pub mod assessments;
 pub mod auth;
 pub mod batches;
 pub mod blacklist;
+pub mod dashboard;
 pub mod events;
 pub mod handling;
 pub mod ops;
@@ -142,7 +143,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
-        .route("/dashboard", get(ops::dashboard))
+        .route("/dashboard", get(dashboard::page))
         .fallback(|| async { ApiError::not_found("no such resource") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

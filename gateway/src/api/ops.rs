@@ -2,7 +2,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::{ApiResult, ApiState, Caller};
@@ -77,39 +77,4 @@ pub async fn banks(State(st): State<ApiState>, caller: Caller) -> ApiResult<Json
         }));
     }
     Ok(Json(json!({"banks": out})))
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// `GET /dashboard`: bank payouts at a glance (server-rendered, no external assets).
-pub async fn dashboard(State(st): State<ApiState>) -> ApiResult<Html<String>> {
-    let totals = st.app.store.item_status_totals().await?;
-    let mut rows = String::new();
-    for b in st.app.banks.all() {
-        let open = st.app.store.open_parts(&b.code).await?;
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&b.code),
-            esc(&b.profile.name),
-            open
-        ));
-    }
-    let mut status_rows = String::new();
-    for (s, n) in totals {
-        status_rows.push_str(&format!("<tr><td>{}</td><td>{n}</td></tr>", s.as_str()));
-    }
-    Ok(Html(format!(
-        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>代发银行看板 · Payout dashboard</title>\
-         <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;margin-bottom:2em}}\
-         td,th{{border:1px solid #ccc;padding:.3em .8em}}</style></head><body>\
-         <h1>惠民惠农资金代发看板</h1><h2>代发银行 Payout banks</h2>\
-         <table><tr><th>银行代码</th><th>名称</th><th>未完成批次 open parts</th></tr>{rows}</table>\
-         <h2>明细状态 Items by status</h2><table><tr><th>状态</th><th>笔数</th></tr>{status_rows}</table>\
-         </body></html>"
-    )))
 }

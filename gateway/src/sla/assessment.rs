@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::evaluator::STRIKES_UNQUALIFIED;
-use crate::clock::{SHANGHAI, day_start_ms};
+use crate::clock::day_start_ms;
 use crate::store::{Store, StoreError};
 
 /// One row of the assessment.
@@ -80,26 +80,20 @@ pub async fn assess(
     keys.extend(prev_recorded.keys().cloned());
     keys.extend(disq.iter().cloned());
     let mut rows = Vec::new();
-    let mut province: BTreeMap<String, Row> = banks
-        .iter()
-        .map(|b| {
-            (
-                b.clone(),
-                Row {
-                    bank_code: b.clone(),
-                    department_code: None,
-                    queries: 0,
-                    on_time: 0,
-                    strikes: 0,
-                    rating: "qualified",
-                    previous_rating: None,
-                    disqualification_due: false,
-                    disqualified: false,
-                    departments_unqualified: 0,
-                },
-            )
-        })
-        .collect();
+    let zero = |bank: &str| Row {
+        bank_code: bank.to_owned(),
+        department_code: None,
+        queries: 0,
+        on_time: 0,
+        strikes: 0,
+        rating: "qualified",
+        previous_rating: None,
+        disqualification_due: false,
+        disqualified: false,
+        departments_unqualified: 0,
+    };
+    // Every shortlisted bank has a province-wide row; account banks get one when they have data.
+    let mut province: BTreeMap<String, Row> = banks.iter().map(|b| (b.clone(), zero(b))).collect();
     let mut prev_unqualified_depts: BTreeMap<String, i64> = BTreeMap::new();
     for (bank, dept) in keys {
         if department.is_some_and(|d| d != dept) {
@@ -138,18 +132,13 @@ pub async fn assess(
             disqualified,
             departments_unqualified: i64::from(this == "unqualified"),
         };
-        let p = province.entry(bank.clone()).or_insert_with(|| Row {
-            department_code: None,
-            ..row.clone()
-        });
-        if p.department_code.is_none() && p.bank_code == bank {
-            p.queries += row.queries;
-            p.on_time += row.on_time;
-            p.strikes += row.strikes;
-            p.departments_unqualified += row.departments_unqualified;
-            p.disqualification_due |= row.disqualification_due;
-            p.disqualified |= row.disqualified;
-        }
+        let p = province.entry(bank.clone()).or_insert_with(|| zero(&bank));
+        p.queries += row.queries;
+        p.on_time += row.on_time;
+        p.strikes += row.strikes;
+        p.departments_unqualified += row.departments_unqualified;
+        p.disqualification_due |= row.disqualification_due;
+        p.disqualified |= row.disqualified;
         if prev == Some("unqualified") {
             *prev_unqualified_depts.entry(bank.clone()).or_default() += 1;
         }
@@ -181,7 +170,6 @@ pub async fn assess(
                 &b.department_code,
             ))
     });
-    let _ = SHANGHAI;
     Ok(rows)
 }
 

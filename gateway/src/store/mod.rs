@@ -11,7 +11,9 @@ mod parts;
 mod sla;
 pub use batches::IntakeTx;
 pub use parts::{Claim, FinalInfo};
-pub use sla::{AccountFeedback, AgreementFigures, EvaluationPhase, NewStrike, QueryDue, StrikeRow};
+pub use sla::{
+    AccountFeedback, AgreementFigures, EvaluationPhase, InFlight, NewStrike, QueryDue, StrikeRow,
+};
 pub mod rows;
 
 use std::str::FromStr;

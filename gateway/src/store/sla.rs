@@ -535,6 +535,90 @@ impl Store {
     }
 }
 
+/// A batch not yet final, for the dashboard.
+#[derive(Debug, Clone)]
+pub struct InFlight {
+    /// Batch.
+    pub batch_id: String,
+    /// Platform id.
+    pub batch_no: String,
+    /// Payout bank.
+    pub bank_code: String,
+    /// Department.
+    pub department_code: String,
+    /// Accepted items.
+    pub items: i64,
+    /// Items with a final result.
+    pub done: i64,
+    /// The query's deadline, if clicked.
+    pub due_at: Option<i64>,
+}
+
+impl Store {
+    /// Batches not yet final, oldest first.
+    pub async fn in_flight(&self, limit: i64) -> StoreResult<Vec<InFlight>> {
+        let rows = sqlx::query(
+            "select b.batch_id, b.batch_no, b.payout_bank, b.department_code, b.accepted_count, q.due_at, \
+             (select count(*) from items i where i.batch_id = b.batch_id and i.status in \
+               ('succeeded', 'failed', 'review', 'corrected', 'returned')) as done \
+             from batches b left join queries q on q.batch_id = b.batch_id where b.final_at is null \
+             order by b.created_at limit $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(InFlight {
+                    batch_id: r.try_get("batch_id")?,
+                    batch_no: r.try_get("batch_no")?,
+                    bank_code: r.try_get("payout_bank")?,
+                    department_code: r.try_get("department_code")?,
+                    items: r.try_get("accepted_count")?,
+                    done: r.try_get("done")?,
+                    due_at: r.try_get("due_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Failed items awaiting correction or return, per batch: (batch_no, bank, count, oldest failure).
+    pub async fn failed_awaiting(&self) -> StoreResult<Vec<(String, String, i64, i64)>> {
+        let rows = sqlx::query(
+            "select b.batch_no, b.payout_bank, count(*) as n, min(i.final_at) as oldest from items i \
+             join batches b on b.batch_id = i.batch_id where i.status = 'failed' \
+             group by b.batch_no, b.payout_bank order by oldest limit 200",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("batch_no")?,
+                    r.try_get("payout_bank")?,
+                    r.try_get("n")?,
+                    r.try_get::<Option<i64>, _>("oldest")?.unwrap_or(0),
+                ))
+            })
+            .collect()
+    }
+
+    /// Credited amounts grouped by payout bank (`by_subsidy = false`) or subsidy name.
+    pub async fn payouts(&self, by_subsidy: bool) -> StoreResult<Vec<(String, i64, i64)>> {
+        let sql = if by_subsidy {
+            "select b.subsidy_name as k, count(*) as n, coalesce(sum(i.amount_fen), 0) as amount from items i \
+             join batches b on b.batch_id = i.batch_id where i.status = 'succeeded' group by b.subsidy_name order by 3 desc"
+        } else {
+            "select b.payout_bank as k, count(*) as n, coalesce(sum(i.amount_fen), 0) as amount from items i \
+             join batches b on b.batch_id = i.batch_id where i.status = 'succeeded' group by b.payout_bank order by 3 desc"
+        };
+        let rows = sqlx::query(sql).fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("k")?, r.try_get("n")?, r.try_get("amount")?)))
+            .collect()
+    }
+}
+
 /// Which evaluation of a query is recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EvaluationPhase {

@@ -1,0 +1,2 @@
+//! Tools of the `gateway` binary that are not the service: one file per command group.
+pub mod codec;
