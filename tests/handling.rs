@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
 use common::*;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 #[derive(Default)]
 struct Platform {
@@ -31,13 +31,19 @@ async fn platform() -> (String, Arc<Mutex<Platform>>) {
                     p.refused += 1;
                     return StatusCode::SERVICE_UNAVAILABLE;
                 }
-                let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                let key = headers
+                    .get("idempotency-key")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned();
                 p.received.push((key, body.0));
                 StatusCode::OK
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -60,14 +66,26 @@ async fn corrections_returns_reviews_and_callbacks() {
     cfg.events.callback_url = Some(callback);
     let gw = gateway(cfg).await;
     let api = Api::new(gw.addr);
-    let roster = gen_roster(&["--items", "60", "--seed", "71", "--payout-bank", BANK_A, "--unit-ratio", "0"]);
+    let roster = gen_roster(&[
+        "--items",
+        "60",
+        "--seed",
+        "71",
+        "--payout-bank",
+        BANK_A,
+        "--unit-ratio",
+        "0",
+    ]);
     let (s, a) = api.submit_json(SUBMITTER, roster).await;
     assert_eq!(s, 202, "{a}");
     let batch_id = a["batch_id"].as_str().expect("id").to_owned();
     let b = api.wait_final(&batch_id, Duration::from_secs(60)).await;
     let failed = api.all_items(&batch_id, Some("failed")).await;
     let review = api.all_items(&batch_id, Some("review")).await;
-    assert!(failed.len() >= 2 && !review.is_empty(), "need failed and review items: {b}");
+    assert!(
+        failed.len() >= 2 && !review.is_empty(),
+        "need failed and review items: {b}"
+    );
     assert!(review.iter().all(|i| i["fail_code"] == "Z999"));
 
     // Correct the first failed item: a new sub-batch that the bank pays.
@@ -86,7 +104,13 @@ async fn corrections_returns_reviews_and_callbacks() {
             Some(json!({"account_no": good_account, "account_kind": "ssc", "account_bank_code": "102241000019", "name": "张三"})))
         .await;
     assert_eq!(s, 409);
-    let (s, _) = api.post(SUBMITTER, &format!("/v1/batches/{batch_id}/items/{seq}/return"), Some(json!({"reason": "x"}))).await;
+    let (s, _) = api
+        .post(
+            SUBMITTER,
+            &format!("/v1/batches/{batch_id}/items/{seq}/return"),
+            Some(json!({"reason": "x"})),
+        )
+        .await;
     assert_eq!(s, 409);
     // A correction that breaks a rule is refused with its code.
     let seq2 = failed[1]["seq"].as_i64().expect("seq");
@@ -94,24 +118,57 @@ async fn corrections_returns_reviews_and_callbacks() {
         .post(SUBMITTER, &format!("/v1/batches/{batch_id}/items/{seq2}/correction"),
             Some(json!({"account_no": "6217000000000001", "account_kind": "ssc", "account_bank_code": "102241000019", "name": "李四"})))
         .await;
-    assert_eq!((s, v["error"]["code"].as_str()), (422, Some("E-ITEM-ACCOUNT-INVALID")), "{v}");
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("E-ITEM-ACCOUNT-INVALID")),
+        "{v}"
+    );
     // Return the second one to the treasury.
-    let (s, v) = api.post(SUBMITTER, &format!("/v1/batches/{batch_id}/items/{seq2}/return"), Some(json!({"reason": "户主已故，退回国库"}))).await;
+    let (s, v) = api
+        .post(
+            SUBMITTER,
+            &format!("/v1/batches/{batch_id}/items/{seq2}/return"),
+            Some(json!({"reason": "户主已故，退回国库"})),
+        )
+        .await;
     assert_eq!(s, 200, "{v}");
     // Review items: only an admin settles them.
     let rseq = review[0]["seq"].as_i64().expect("seq");
     let path = format!("/v1/batches/{batch_id}/items/{rseq}/resolve");
-    let (s, _) = api.post(SUBMITTER, &path, Some(json!({"status": "succeeded", "reason": "bank confirmed by phone"}))).await;
+    let (s, _) = api
+        .post(
+            SUBMITTER,
+            &path,
+            Some(json!({"status": "succeeded", "reason": "bank confirmed by phone"})),
+        )
+        .await;
     assert_eq!(s, 403);
-    let (s, v) = api.post(ADMIN, &path, Some(json!({"status": "succeeded", "reason": "bank confirmed by phone"}))).await;
+    let (s, v) = api
+        .post(
+            ADMIN,
+            &path,
+            Some(json!({"status": "succeeded", "reason": "bank confirmed by phone"})),
+        )
+        .await;
     assert_eq!(s, 200, "{v}");
-    let (s, _) = api.post(ADMIN, &path, Some(json!({"status": "failed", "reason": "again"}))).await;
+    let (s, _) = api
+        .post(
+            ADMIN,
+            &path,
+            Some(json!({"status": "failed", "reason": "again"})),
+        )
+        .await;
     assert_eq!(s, 409);
 
     let rb = api.wait_final(&reissue, Duration::from_secs(60)).await;
     let ri = api.all_items(&reissue, None).await;
     assert_eq!(ri.len(), 1);
-    let (_, orig) = api.get(SUBMITTER, &format!("/v1/batches/{batch_id}/items?after_seq={}&limit=1", seq - 1)).await;
+    let (_, orig) = api
+        .get(
+            SUBMITTER,
+            &format!("/v1/batches/{batch_id}/items?after_seq={}&limit=1", seq - 1),
+        )
+        .await;
     assert_eq!(orig["items"][0]["status"], "corrected");
     assert_eq!(rb["counts"]["accepted"], 1);
     // The simulator paid the re-issue under its own bank reference; nobody credited twice.
@@ -120,23 +177,47 @@ async fn corrections_returns_reviews_and_callbacks() {
 
     // Every event reaches the callback, in order, each key its event id, despite refusals.
     let (_, ev) = api.get(AUDITOR, "/v1/events?limit=5000").await;
-    let ids: Vec<String> = ev["events"].as_array().expect("events").iter().map(|e| e["event_id"].as_str().unwrap_or("").to_owned()).collect();
+    let ids: Vec<String> = ev["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap_or("").to_owned())
+        .collect();
     assert!(ids.len() > 5);
     let t = std::time::Instant::now();
     loop {
-        let got: Vec<String> = received.lock().expect("lock").received.iter().map(|(k, _)| k.clone()).collect();
+        let got: Vec<String> = received
+            .lock()
+            .expect("lock")
+            .received
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect();
         if got.len() >= ids.len() {
             let mut dedup = got.clone();
             dedup.dedup();
-            assert_eq!(&dedup[..ids.len()], &ids[..], "delivered in order, keyed by event id");
+            assert_eq!(
+                &dedup[..ids.len()],
+                &ids[..],
+                "delivered in order, keyed by event id"
+            );
             break;
         }
-        assert!(t.elapsed() < Duration::from_secs(60), "only {} of {} events delivered", got.len(), ids.len());
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "only {} of {} events delivered",
+            got.len(),
+            ids.len()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let p = received.lock().expect("lock");
     assert!(p.refused > 0, "the platform refused some deliveries");
-    assert!(p.received.iter().all(|(k, body)| body["event_id"] == k.as_str()));
+    assert!(
+        p.received
+            .iter()
+            .all(|(k, body)| body["event_id"] == k.as_str())
+    );
     drop(p);
     gw.shutdown().await;
     sim.shutdown().await;

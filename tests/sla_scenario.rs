@@ -117,11 +117,29 @@ async fn late_bank_is_struck_rated_and_disqualified_for_one_department() {
         assert_eq!(s["department_code"], D1);
         assert!(batch_ids.contains(&s["batch_id"].as_str().unwrap_or("").to_owned()));
     }
-    // Account banks other than A confirmed after the deadline: struck in the account role, once per query.
+    // Account banks other than A confirmed after the deadline: struck in the account role, once per query
+    // (judged when the results are in: give the evaluator a moment after the last result).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let (_, other) = api
         .get(AUDITOR, "/v1/assessments/105241000012/strikes")
         .await;
-    for s in other["strikes"].as_array().expect("strikes") {
+    let other = other["strikes"].as_array().cloned().expect("strikes");
+    let mut queries: Vec<&str> = other
+        .iter()
+        .map(|s| s["query_id"].as_str().unwrap_or(""))
+        .collect();
+    queries.sort_unstable();
+    queries.dedup();
+    assert_eq!(
+        queries.len(),
+        other.len(),
+        "at most one strike per bank per query"
+    );
+    assert!(
+        !other.is_empty(),
+        "bank 105241000012 holds accounts in these rosters and confirmed late"
+    );
+    for s in &other {
         assert_eq!(s["roles"], json!(["account"]), "{s}");
     }
     assert!(
@@ -169,6 +187,14 @@ async fn late_bank_is_struck_rated_and_disqualified_for_one_department() {
         .find(|r| r["bank_code"] == BANK_A && r["department_code"].is_null())
         .expect("province row");
     assert_eq!(province["departments_unqualified"], 1);
+    assert_eq!(province["strikes"], 3);
+    let account_row = rows
+        .iter()
+        .find(|r| r["bank_code"] == "105241000012" && r["department_code"].is_null());
+    assert_eq!(
+        account_row.and_then(|r| r["strikes"].as_u64()).unwrap_or(0),
+        other.len() as u64
+    );
     let csv = api
         .http
         .get(format!(
