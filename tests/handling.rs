@@ -211,14 +211,15 @@ async fn corrections_returns_reviews_and_callbacks() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let p = received.lock().expect("lock");
-    assert!(p.refused > 0, "the platform refused some deliveries");
-    assert!(
-        p.received
-            .iter()
-            .all(|(k, body)| body["event_id"] == k.as_str())
-    );
-    drop(p);
+    {
+        let p = received.lock().expect("lock");
+        assert!(p.refused > 0, "the platform refused some deliveries");
+        assert!(
+            p.received
+                .iter()
+                .all(|(k, body)| body["event_id"] == k.as_str())
+        );
+    }
     gw.shutdown().await;
     sim.shutdown().await;
 }

@@ -7,12 +7,16 @@
 #![forbid(unsafe_code)]
 
 mod duration;
+pub mod iso20022;
+pub mod iso8583;
 mod schema;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use duration::DurationText;
+pub use iso8583::Iso8583;
+pub use iso20022::Iso20022;
 pub use schema::*;
 
 /// Why a profile could not be loaded.
@@ -57,10 +61,20 @@ pub enum ProfileError {
     },
 }
 
-const BUILTIN: &[(&str, &str)] = &[(
-    "402241000015.toml",
-    include_str!("../profiles/402241000015.toml"),
-)];
+const BUILTIN: &[(&str, &str)] = &[
+    (
+        "402241000015.toml",
+        include_str!("../profiles/402241000015.toml"),
+    ),
+    (
+        "103241000018.toml",
+        include_str!("../profiles/103241000018.toml"),
+    ),
+    (
+        "403241000011.toml",
+        include_str!("../profiles/403241000011.toml"),
+    ),
+];
 
 /// Parses and validates one profile from TOML text; `file` is only used in error messages.
 pub fn parse(file: &Path, text: &str) -> Result<Profile, ProfileError> {

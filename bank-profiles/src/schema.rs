@@ -6,6 +6,8 @@ use codecs::format::fixed_width::{FieldSpec, RecordLayout};
 use serde::{Deserialize, Serialize};
 
 use crate::DurationText;
+use crate::iso8583::Iso8583;
+use crate::iso20022::Iso20022;
 
 /// One payout bank's profile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,6 +30,12 @@ pub struct Profile {
     /// Layout of the fixed-width family.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixed_width: Option<FixedWidth>,
+    /// Documents and paths of the ISO 20022 family.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iso20022: Option<Iso20022>,
+    /// Field table, messages and tags of the ISO 8583 family.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iso8583: Option<Iso8583>,
 }
 
 /// Codec families the gateway speaks.
@@ -86,6 +94,22 @@ pub enum Framing {
         /// Largest body.
         max_body: usize,
     },
+    /// A 2-byte unsigned big-endian length, then the message (`codecs::framing::U16LenCodec`).
+    U16Length {
+        /// Largest message (at most 65,535).
+        max_body: usize,
+    },
+}
+
+impl Framing {
+    /// The largest body or message the framing carries.
+    pub fn max_body(&self) -> usize {
+        match *self {
+            Framing::AsciiLength { max_body, .. }
+            | Framing::Http { max_body }
+            | Framing::U16Length { max_body } => max_body,
+        }
+    }
 }
 
 /// Sizes and concurrency.
@@ -164,16 +188,54 @@ pub struct ItemCode {
     pub reason: String,
 }
 
+/// What a status answer says about the state of what was asked: a whole bank batch (ISO 20022
+/// `GrpSts`) or one item (ISO 8583 F39 of an inquiry reply).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusOutcome {
+    /// Accepted; the results come through status calls.
+    Accepted,
+    /// Still processing: ask again later.
+    Processing,
+    /// Final: the item codes say how each item ended.
+    Final,
+}
+
+/// Answers about the session rather than the request (ISO 8583 `A7`, `A0`, `30`): the bank did nothing
+/// with the request, whatever it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SessionOutcome {
+    /// Not signed on: sign on again, then send the same message (same reference) again.
+    SignOn,
+    /// The bank could not verify the request's MAC (garbled on the way, or keys out of step): send the
+    /// same message again, at most `timers.retry_times` times, then put the work in review and alert.
+    Resend,
+    /// The bank cannot read the request (format error): sending it again cannot help; an operator
+    /// must look.
+    Refused,
+}
+
 /// The bank's codes. Anything not listed is unknown: for items it means `review`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Codes {
-    /// Answers to a submit.
+    /// Answers to a submit (fixed-width: `ret_code`; ISO 20022: the HTTP status of the `POST`; ISO 8583:
+    /// F39 of the reply to a payout).
     pub submit: BTreeMap<String, SubmitOutcome>,
-    /// Answers to a query.
+    /// Answers to a query (fixed-width: `ret_code`; ISO 20022: the HTTP status of the status call;
+    /// ISO 8583: F39 of the reply to an inquiry).
     pub query: BTreeMap<String, QueryOutcome>,
-    /// Per-item result codes.
+    /// Per-item result codes (fixed-width: `result`, or `fail_code` when not credited; ISO 20022:
+    /// `TxSts` when credited, else the `StsRsnInf/Rsn` code; ISO 8583: F39 of a final inquiry reply).
     pub item: BTreeMap<String, ItemCode>,
+    /// State of what a status answer is about (ISO 20022 `GrpSts`; ISO 8583 inquiry F39). Unknown
+    /// states need review.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub status: BTreeMap<String, StatusOutcome>,
+    /// Answers about the session, looked up before `submit` and `query` (ISO 8583).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub session: BTreeMap<String, SessionOutcome>,
 }
 
 impl Codes {
@@ -183,6 +245,17 @@ impl Codes {
             Some(c) => (c.outcome, c.reason.as_str()),
             None => (ItemOutcome::Review, "unknown result code"),
         }
+    }
+
+    /// The state a status answer reports; `None` for a code the profile does not list (review).
+    pub fn status_outcome(&self, code: &str) -> Option<StatusOutcome> {
+        self.status.get(code).copied()
+    }
+
+    /// What a session-level answer asks for; `None` when `code` is not one (then look in `submit` or
+    /// `query`).
+    pub fn session_outcome(&self, code: &str) -> Option<SessionOutcome> {
+        self.session.get(code).copied()
     }
 }
 
@@ -326,10 +399,17 @@ impl FixedWidth {
     }
 }
 
+/// A validation failure: the dotted key and what is wrong with it.
+pub(crate) type Invalid = (String, String);
+
+/// `Err((key, problem))`.
+pub(crate) fn bad<T>(key: impl Into<String>, problem: impl Into<String>) -> Result<T, Invalid> {
+    Err((key.into(), problem.into()))
+}
+
 impl Profile {
     /// Checks what serde cannot: `Err((key, problem))`.
-    pub fn validate(&self) -> Result<(), (String, String)> {
-        let bad = |key: &str, problem: String| Err((key.to_owned(), problem));
+    pub fn validate(&self) -> Result<(), Invalid> {
         if self.code.len() != 12 || !self.code.bytes().all(|b| b.is_ascii_digit()) {
             return bad(
                 "code",
@@ -337,68 +417,158 @@ impl Profile {
             );
         }
         if self.name.trim().is_empty() {
-            return bad("name", "empty".into());
+            return bad("name", "empty");
         }
         if self.transport.max_connections == 0 {
-            return bad("transport.max_connections", "must be at least 1".into());
+            return bad("transport.max_connections", "must be at least 1");
+        }
+        if self.transport.framing.max_body() == 0 {
+            return bad("transport.framing.max_body", "must be at least 1");
+        }
+        match self.transport.framing {
+            Framing::AsciiLength { digits, max_body } => {
+                if !(1..=18).contains(&digits) {
+                    return bad("transport.framing.digits", "must be 1 to 18");
+                }
+                let expressible = 10usize.saturating_pow(digits as u32).saturating_sub(1);
+                if max_body > expressible {
+                    return bad(
+                        "transport.framing.max_body",
+                        format!("{digits} digits cannot announce {max_body} bytes"),
+                    );
+                }
+            }
+            Framing::U16Length { max_body } if max_body > usize::from(u16::MAX) => {
+                return bad(
+                    "transport.framing.max_body",
+                    format!("a 2-byte length cannot announce {max_body} bytes (at most 65535)"),
+                );
+            }
+            Framing::U16Length { .. } | Framing::Http { .. } => {}
         }
         if self.limits.items_per_part == 0 {
-            return bad("limits.items_per_part", "must be at least 1".into());
+            return bad("limits.items_per_part", "must be at least 1");
         }
         if self.limits.max_in_flight == 0 {
-            return bad("limits.max_in_flight", "must be at least 1".into());
+            return bad("limits.max_in_flight", "must be at least 1");
         }
-        if self.timers.poll_interval.0.is_zero() {
-            return bad("timers.poll_interval", "must be more than 0".into());
-        }
+        self.validate_timers()?;
         if !self
             .codes
             .item
             .values()
             .any(|c| c.outcome == ItemOutcome::Succeeded)
         {
-            return bad("codes.item", "no code means `succeeded`".into());
+            return bad("codes.item", "no code means `succeeded`");
         }
-        match (self.family, &self.fixed_width) {
-            (Family::FixedWidth, None) => {
+        for (code, c) in &self.codes.item {
+            if c.reason.trim().is_empty() {
+                return bad(format!("codes.item.{code}.reason"), "empty");
+            }
+        }
+        self.validate_family()
+    }
+
+    fn validate_timers(&self) -> Result<(), Invalid> {
+        let t = &self.timers;
+        if t.poll_interval.0.is_zero() {
+            return bad("timers.poll_interval", "must be more than 0");
+        }
+        if t.retry_min.0 > t.retry_max.0 {
+            return bad(
+                "timers.retry_min",
+                format!("{} is more than retry_max {}", t.retry_min, t.retry_max),
+            );
+        }
+        if !t.echo_interval.0.is_zero()
+            && !t.idle_timeout.0.is_zero()
+            && t.echo_interval.0 >= t.idle_timeout.0
+        {
+            return bad(
+                "timers.echo_interval",
+                format!(
+                    "{} is not shorter than idle_timeout {}: the bank would close idle connections first",
+                    t.echo_interval, t.idle_timeout
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// The family's own table must be there, and no other family's.
+    fn validate_family(&self) -> Result<(), Invalid> {
+        let present = [
+            (
+                "fixed_width",
+                self.fixed_width.is_some(),
+                Family::FixedWidth,
+            ),
+            ("iso20022", self.iso20022.is_some(), Family::Iso20022),
+            ("iso8583", self.iso8583.is_some(), Family::Iso8583),
+        ];
+        for (key, there, family) in present {
+            if there && family != self.family {
+                return bad(key, format!("only for the {} family", family.as_str()));
+            }
+            if !there && family == self.family {
                 return bad(
-                    "fixed_width",
-                    "the fixed-width family needs this table".into(),
+                    key,
+                    format!("the {} family needs this table", family.as_str()),
                 );
             }
-            (Family::FixedWidth, Some(fw)) => {
-                for (name, fields) in FIXED_WIDTH_REQUIRED {
-                    let key = format!("fixed_width.layouts.{name}");
-                    let layout = match fw.layout(name) {
-                        Ok(l) => l,
-                        Err(e) => return bad(&key, e),
-                    };
-                    for f in *fields {
-                        if layout.field(f).is_none() {
-                            return bad(&key, format!("has no field `{f}`"));
-                        }
-                    }
+        }
+        if let Some(fw) = &self.fixed_width {
+            self.validate_fixed_width(fw)?;
+        }
+        if let Some(x) = &self.iso20022 {
+            x.validate(self)?;
+        }
+        if let Some(x) = &self.iso8583 {
+            x.validate(self)?;
+        }
+        Ok(())
+    }
+
+    fn validate_fixed_width(&self, fw: &FixedWidth) -> Result<(), Invalid> {
+        for (name, fields) in FIXED_WIDTH_REQUIRED {
+            let key = format!("fixed_width.layouts.{name}");
+            let layout = match fw.layout(name) {
+                Ok(l) => l,
+                Err(e) => return bad(key, e),
+            };
+            for f in *fields {
+                if layout.field(f).is_none() {
+                    return bad(key, format!("has no field `{f}`"));
                 }
-                for (table, keys) in FIXED_WIDTH_VALUES {
-                    for k in *keys {
-                        if fw.value(table, k).is_none() {
-                            return bad(
-                                &format!("fixed_width.values.{table}"),
-                                format!("has no `{k}`"),
-                            );
-                        }
-                    }
-                }
-                if let Framing::Http { .. } = self.transport.framing {
+            }
+        }
+        for (table, keys) in FIXED_WIDTH_VALUES {
+            for k in *keys {
+                if fw.value(table, k).is_none() {
                     return bad(
-                        "transport.framing",
-                        "the fixed-width family needs a stream framing".into(),
+                        format!("fixed_width.values.{table}"),
+                        format!("has no `{k}`"),
                     );
                 }
             }
-            (_, Some(_)) => return bad("fixed_width", "only for the fixed-width family".into()),
-            (_, None) => {}
         }
-        Ok(())
+        match self.transport.framing {
+            Framing::AsciiLength { .. } => Ok(()),
+            Framing::Http { .. } | Framing::U16Length { .. } => bad(
+                "transport.framing",
+                "the fixed-width family needs `method = \"ascii-length\"`",
+            ),
+        }
+    }
+}
+
+impl Family {
+    /// The name as profiles write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::FixedWidth => "fixed-width",
+            Family::Iso20022 => "iso20022",
+            Family::Iso8583 => "iso8583",
+        }
     }
 }

@@ -44,6 +44,12 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: String,
     },
+    /// Measure one roster end to end on this machine (SQLite, bank A's simulator on loopback).
+    Bench {
+        /// Items in the roster.
+        #[arg(long, default_value_t = 100_000)]
+        items: u64,
+    },
     /// Run a simulator.
     Simulate {
         #[command(subcommand)]
@@ -108,6 +114,10 @@ async fn main() -> anyhow::Result<()> {
             let clock = Arc::new(SystemClock::shifted(cfg.gateway.clock_offset_ms));
             let running = server::start(cfg, clock).await?;
             running.until_signal().await;
+        }
+        Command::Bench { items } => {
+            ops::logging::init(false, Some("warn,sqlx=error"));
+            gateway::bench::run(items).await?;
         }
         Command::Demo {
             items,

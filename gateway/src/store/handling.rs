@@ -24,6 +24,8 @@ impl Store {
     }
 
     /// `from` -> `to` with a reason; false when the item is not in `from` (nothing changed).
+    // The arguments are the fields of one state change, written in one transaction.
+    #[allow(clippy::too_many_arguments)]
     pub async fn settle_item(
         &self,
         batch_id: &str,
@@ -59,6 +61,8 @@ impl Store {
     /// Re-issues a failed item as a one-item sub-batch linked to it; false when the item is not
     /// `failed` (nothing changed). The original keeps its claim; the new item holds none, so the same
     /// recipient is not refused as a duplicate, and the original can never be re-issued twice.
+    // The arguments are the fields of one state change, written in one transaction.
+    #[allow(clippy::too_many_arguments)]
     pub async fn reissue(
         &self,
         original: (&str, i64),

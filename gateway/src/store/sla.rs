@@ -334,6 +334,8 @@ impl Store {
     }
 
     /// Records (or replaces) an admin's rating of a past year, with its events.
+    // The arguments are the fields of one state change, written in one transaction.
+    #[allow(clippy::too_many_arguments)]
     pub async fn put_past_rating(
         &self,
         bank: &str,
