@@ -5,13 +5,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bank_profiles::DurationText;
 use futures::stream;
 use serde_json::Value;
-use simulators::{FixedWidthSim, FixedWidthSimConfig};
 
 use crate::clock::{Clock, SystemClock, date_str};
-use crate::config::{self, Config, Role, Token};
+use crate::config::{Role, Token};
 use crate::roster::{self, RosterSpec};
 use crate::server;
 
@@ -35,34 +33,24 @@ pub async fn run(items: u64) -> anyhow::Result<()> {
     server::install_crypto();
     let dir = std::env::temp_dir().join(format!("gateway-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let profile = bank_profiles::builtin()?
-        .get(BANK_A)
-        .cloned()
-        .ok_or_else(|| anyhow::anyhow!("no profile"))?;
-    let mut sim_cfg = FixedWidthSimConfig::new(profile);
-    sim_cfg.processing = Duration::from_millis(500);
-    sim_cfg.fail_permille = 50;
-    let sim = FixedWidthSim::start(sim_cfg, tokio::net::TcpListener::bind("127.0.0.1:0").await?)?;
-    let mut cfg = Config::default();
-    cfg.server.listen = "127.0.0.1:0".into();
-    cfg.store.url = format!("sqlite://{}", dir.join("gw.db").display());
-    cfg.tokens = vec![Token {
+    let tokens = vec![Token {
         token: Some(TOKEN.into()),
         token_sha256: None,
         role: Role::Submitter,
         name: None,
     }];
-    cfg.banks.insert(
-        BANK_A.into(),
-        config::Bank {
-            endpoint: sim.addr.to_string(),
-            poll_interval: Some(DurationText(Duration::from_millis(200))),
-            ..Default::default()
-        },
-    );
     let clock = Arc::new(SystemClock::default());
     let today = clock.today();
-    let gw = server::start(cfg, clock).await?;
+    let (sim, gw) = crate::demo::local_stack(
+        &dir.join("gw.db"),
+        "127.0.0.1:0",
+        Duration::from_millis(500),
+        50,
+        Duration::from_millis(200),
+        tokens,
+        clock,
+    )
+    .await?;
     let base = format!("http://{}", gw.addr);
     let spec = RosterSpec {
         items,

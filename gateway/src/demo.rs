@@ -30,6 +30,40 @@ const TOKEN: &str = "demo-submitter-token";
 const ADMIN: &str = "demo-admin-token";
 const BANK_A: &str = "402241000015";
 
+/// Bank A's simulator on loopback and a gateway on the SQLite file `db` talking to it (demo, bench).
+pub(crate) async fn local_stack(
+    db: &std::path::Path,
+    listen: &str,
+    processing: Duration,
+    fail_permille: u32,
+    poll: Duration,
+    tokens: Vec<Token>,
+    clock: Arc<SystemClock>,
+) -> anyhow::Result<(simulators::SimHandle, server::Running)> {
+    let profile = bank_profiles::builtin()?
+        .get(BANK_A)
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("no built-in profile {BANK_A}"))?;
+    let mut sim_cfg = FixedWidthSimConfig::new(profile);
+    sim_cfg.processing = processing;
+    sim_cfg.fail_permille = fail_permille;
+    let sim = FixedWidthSim::start(sim_cfg, tokio::net::TcpListener::bind("127.0.0.1:0").await?)?;
+    let mut cfg = Config::default();
+    cfg.server.listen = listen.to_owned();
+    cfg.store.url = format!("sqlite://{}", db.display());
+    cfg.tokens = tokens;
+    cfg.banks.insert(
+        BANK_A.into(),
+        config::Bank {
+            endpoint: sim.addr.to_string(),
+            poll_interval: Some(DurationText(poll)),
+            ..Default::default()
+        },
+    );
+    let gw = server::start(cfg, clock).await?;
+    Ok((sim, gw))
+}
+
 /// Runs the demo and prints the summary.
 pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     server::install_crypto();
@@ -37,21 +71,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let db = dir.join("gateway.db");
 
-    let profiles = bank_profiles::builtin()?;
-    let profile = profiles
-        .get(BANK_A)
-        .ok_or_else(|| anyhow::anyhow!("no built-in profile {BANK_A}"))?
-        .clone();
-    let mut sim_cfg = FixedWidthSimConfig::new(profile);
-    sim_cfg.processing = Duration::from_secs(2);
-    sim_cfg.fail_permille = 40;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let sim = FixedWidthSim::start(sim_cfg, listener)?;
-
-    let mut cfg = Config::default();
-    cfg.server.listen = opts.listen.clone();
-    cfg.store.url = format!("sqlite://{}", db.display());
-    cfg.tokens = vec![
+    let tokens = vec![
         Token {
             token: Some(TOKEN.into()),
             token_sha256: None,
@@ -65,17 +85,18 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
             name: Some("demo-admin".into()),
         },
     ];
-    cfg.banks.insert(
-        BANK_A.into(),
-        config::Bank {
-            endpoint: sim.addr.to_string(),
-            poll_interval: Some(DurationText(Duration::from_secs(1))),
-            ..Default::default()
-        },
-    );
     let clock = Arc::new(SystemClock::default());
     let today = clock.today();
-    let gw = server::start(cfg, clock).await?;
+    let (sim, gw) = local_stack(
+        &db,
+        &opts.listen,
+        Duration::from_secs(2),
+        40,
+        Duration::from_secs(1),
+        tokens,
+        clock,
+    )
+    .await?;
     let base = format!("http://{}", gw.addr);
     println!(
         "gateway listening on {base}  (dashboard: {base}/dashboard, API: {base}/openapi.json)"

@@ -6,6 +6,19 @@ use sqlx::{Any, Row, Transaction};
 use super::rows::*;
 use super::{Store, StoreResult};
 
+fn event_from_row(r: &sqlx::any::AnyRow) -> StoreResult<EventRow> {
+    Ok(EventRow {
+        event_id: r.try_get("event_id")?,
+        kind: r.try_get("type")?,
+        at: r.try_get("at")?,
+        batch_id: r.try_get("batch_id")?,
+        seq: r.try_get("seq")?,
+        bank_code: r.try_get("bank_code")?,
+        code: r.try_get("code")?,
+        data: r.try_get("data")?,
+    })
+}
+
 pub(crate) async fn insert_events(
     tx: &mut Transaction<'static, Any>,
     events: &[EventRow],
@@ -65,20 +78,10 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            out.push(EventRow {
-                event_id: r.try_get("event_id")?,
-                kind: r.try_get("type")?,
-                at: r.try_get("at")?,
-                batch_id: r.try_get("batch_id")?,
-                seq: r.try_get("seq")?,
-                bank_code: r.try_get("bank_code")?,
-                code: r.try_get("code")?,
-                data: r.try_get("data")?,
-            });
-        }
-        Ok(Some(out))
+        rows.iter()
+            .map(event_from_row)
+            .collect::<StoreResult<Vec<_>>>()
+            .map(Some)
     }
 
     /// Undelivered events due for (another) delivery attempt, oldest first, with their attempts so far.
@@ -108,19 +111,7 @@ impl Store {
             if i == 0 && next_at > now {
                 return Ok(Vec::new());
             }
-            out.push((
-                EventRow {
-                    event_id: r.try_get("event_id")?,
-                    kind: r.try_get("type")?,
-                    at: r.try_get("at")?,
-                    batch_id: r.try_get("batch_id")?,
-                    seq: r.try_get("seq")?,
-                    bank_code: r.try_get("bank_code")?,
-                    code: r.try_get("code")?,
-                    data: r.try_get("data")?,
-                },
-                r.try_get("attempts")?,
-            ));
+            out.push((event_from_row(r)?, r.try_get("attempts")?));
         }
         Ok(out)
     }
