@@ -243,6 +243,7 @@ async fn late_bank_is_struck_rated_and_disqualified_for_one_department() {
     );
 
     // Nothing doubled after the restart and further evaluation passes.
+
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (_, strikes) = api
         .get(AUDITOR, &format!("/v1/assessments/{BANK_A}/strikes"))
@@ -256,6 +257,61 @@ async fn late_bank_is_struck_rated_and_disqualified_for_one_department() {
             .count(),
         3
     );
+    // A strike is voided by a correction record (admin), never changed: the count drops, the record stays.
+    let first = strikes_before_void(&api).await;
+    let (s, v) = api
+        .post(
+            ADMIN,
+            &format!("/v1/assessments/{BANK_A}/strikes/{first}/void"),
+            Some(json!({"reason": "delay caused by the gateway's network"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, _) = api
+        .post(
+            ADMIN,
+            &format!("/v1/assessments/{BANK_A}/strikes/{first}/void"),
+            Some(json!({"reason": "again"})),
+        )
+        .await;
+    assert_eq!(s, 409);
+    let (_, a) = api
+        .get(
+            AUDITOR,
+            &format!("/v1/assessments?year={year}&department_code={D1}"),
+        )
+        .await;
+    let row = a["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["bank_code"] == BANK_A)
+        .cloned()
+        .expect("row");
+    assert_eq!(row["strikes"], 2);
+    assert_eq!(row["rating"], "qualified");
+    let (_, strikes) = api
+        .get(AUDITOR, &format!("/v1/assessments/{BANK_A}/strikes"))
+        .await;
+    assert_eq!(strikes["strikes"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        events_of(&api, "strike")
+            .await
+            .iter()
+            .filter(|e| e["bank_code"] == BANK_A)
+            .count(),
+        3
+    );
     gw.shutdown().await;
     sim.shutdown().await;
+}
+
+async fn strikes_before_void(api: &Api) -> String {
+    let (_, strikes) = api
+        .get(AUDITOR, &format!("/v1/assessments/{BANK_A}/strikes"))
+        .await;
+    strikes["strikes"][0]["strike_id"]
+        .as_str()
+        .expect("strike")
+        .to_owned()
 }

@@ -279,3 +279,65 @@ pub async fn disqualify(
     )
         .into_response())
 }
+
+/// Why a strike is voided.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Void {
+    reason: String,
+}
+
+/// `POST /v1/assessments/{bank_code}/strikes/{strike_id}/void` (admin): a correction record that voids a
+/// strike and says why (e.g. the delay was the gateway's). The strike itself is never changed.
+pub async fn void_strike(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path((bank, strike_id)): Path<(String, String)>,
+    b: Result<Json<Void>, JsonRejection>,
+) -> ApiResult<Response> {
+    caller.require(&[Role::Admin])?;
+    let Json(v) = b.map_err(|e| ApiError::invalid(e.body_text()))?;
+    if v.reason.trim().is_empty() {
+        return Err(ApiError::invalid("reason: must not be empty"));
+    }
+    let now = st.app.clock.now_ms();
+    let new_id = ids::new_id("s");
+    let ev = event(
+        now,
+        "strike.voided",
+        &bank,
+        json!({"strike_id": strike_id, "correction_id": new_id, "reason": v.reason}),
+    );
+    match st
+        .app
+        .store
+        .void_strike(&bank, &strike_id, &new_id, &v.reason, now, &[ev])
+        .await?
+    {
+        None => Err(ApiError::not_found(format!(
+            "no strike {strike_id} of bank {bank}"
+        ))),
+        Some(false) => Err(ApiError::conflict(
+            "E-STRIKE-VOIDED",
+            format!("strike {strike_id} was voided before"),
+        )),
+        Some(true) => {
+            st.app
+                .store
+                .audit(
+                    now,
+                    &caller.actor,
+                    caller.role.as_str(),
+                    "strike-void",
+                    &strike_id,
+                    &json!({"reason": v.reason}).to_string(),
+                )
+                .await?;
+            Ok((
+                StatusCode::OK,
+                Json(json!({"correction_id": new_id, "supersedes": strike_id})),
+            )
+                .into_response())
+        }
+    }
+}

@@ -128,6 +128,10 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/v1/assessments", get(assessments::list))
         .route(
+            "/v1/assessments/{bank_code}/strikes/{strike_id}/void",
+            post(assessments::void_strike),
+        )
+        .route(
             "/v1/assessments/{bank_code}/strikes",
             get(assessments::strikes),
         )

@@ -205,7 +205,7 @@ impl Store {
                 recorded += 1;
                 let n: i64 = sqlx::query(
                     "select count(*) as n from strikes where bank_code = $1 and department_code = $2 and year = $3 \
-                     and supersedes is null",
+                     and supersedes is null and strike_id not in (select supersedes from strikes where supersedes is not null)",
                 )
                 .bind(&s.bank_code)
                 .bind(&s.department_code)
@@ -244,7 +244,7 @@ impl Store {
     pub async fn strikes_of(&self, bank: &str, year: i32) -> StoreResult<Vec<StrikeRow>> {
         let rows = sqlx::query(
             "select strike_id, bank_code, department_code, batch_id, query_id, roles, due_at, fed_back_at, \
-             recorded_at, evidence from strikes where bank_code = $1 and year = $2 and supersedes is null \
+             recorded_at, evidence from strikes where bank_code = $1 and year = $2 and supersedes is null and strike_id not in (select supersedes from strikes where supersedes is not null) \
              order by due_at, strike_id",
         )
         .bind(bank)
@@ -280,7 +280,8 @@ impl Store {
             Default::default();
         let rows = sqlx::query(
             "select b.payout_bank as bank, b.department_code as dept, count(*) as n, \
-             sum(case when exists (select 1 from strikes s where s.query_id = q.query_id and s.bank_code = b.payout_bank) \
+             sum(case when exists (select 1 from strikes s where s.query_id = q.query_id and s.bank_code = b.payout_bank \
+             and s.supersedes is null and s.strike_id not in (select supersedes from strikes where supersedes is not null)) \
              then 1 else 0 end) as struck \
              from queries q join batches b on b.batch_id = q.batch_id where q.due_at >= $1 and q.due_at < $2 \
              group by b.payout_bank, b.department_code",
@@ -297,7 +298,7 @@ impl Store {
             f.struck_queries = r.try_get("struck")?;
         }
         let rows = sqlx::query(
-            "select bank_code, department_code, count(*) as n from strikes where year = $1 and supersedes is null \
+            "select bank_code, department_code, count(*) as n from strikes where year = $1 and supersedes is null and strike_id not in (select supersedes from strikes where supersedes is not null) \
              group by bank_code, department_code",
         )
         .bind(i64::from(year))
@@ -419,7 +420,7 @@ impl Store {
         year: i32,
     ) -> StoreResult<bool> {
         let n: i64 = sqlx::query(
-            "select count(*) as n from strikes where bank_code = $1 and department_code = $2 and year = $3              and supersedes is null",
+            "select count(*) as n from strikes where bank_code = $1 and department_code = $2 and year = $3              and supersedes is null and strike_id not in (select supersedes from strikes where supersedes is not null)",
         )
         .bind(bank)
         .bind(department)
@@ -618,6 +619,53 @@ impl Store {
         rows.iter()
             .map(|r| Ok((r.try_get("k")?, r.try_get("n")?, r.try_get("amount")?)))
             .collect()
+    }
+}
+
+impl Store {
+    /// Voids a strike with a correction record that supersedes it and says why (strikes are never
+    /// updated or deleted). `Ok(None)`: no such strike of that bank; `Ok(Some(false))`: voided before.
+    pub async fn void_strike(
+        &self,
+        bank: &str,
+        strike_id: &str,
+        new_id: &str,
+        reason: &str,
+        now: i64,
+        events: &[EventRow],
+    ) -> StoreResult<Option<bool>> {
+        let mut tx = self.begin_write().await?;
+        let exists = sqlx::query("select 1 as x from strikes where strike_id = $1 and bank_code = $2 and supersedes is null")
+            .bind(strike_id)
+            .bind(bank)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let voided = sqlx::query("select 1 as x from strikes where supersedes = $1")
+            .bind(strike_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if voided.is_some() {
+            tx.rollback().await?;
+            return Ok(Some(false));
+        }
+        sqlx::query(
+            "insert into strikes (strike_id, bank_code, department_code, batch_id, query_id, roles, due_at, fed_back_at, \
+             year, recorded_at, evidence, supersedes, reason) select $1, bank_code, department_code, batch_id, query_id, \
+             roles, due_at, fed_back_at, year, $2, '{\"void\":true}', strike_id, $3 from strikes where strike_id = $4",
+        )
+        .bind(new_id)
+        .bind(now)
+        .bind(reason)
+        .bind(strike_id)
+        .execute(&mut *tx)
+        .await?;
+        insert_events(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(Some(true))
     }
 }
 
