@@ -41,6 +41,25 @@ fn event(
     }
 }
 
+/// The batch and one of its items, or 404.
+async fn load_item(
+    app: &crate::app::App,
+    batch_id: &str,
+    seq: i64,
+) -> ApiResult<(crate::store::BatchRow, crate::store::ItemRow)> {
+    let batch = app
+        .store
+        .get_batch(batch_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no batch {batch_id}")))?;
+    let item = app
+        .store
+        .get_item(batch_id, seq)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no item {seq} in batch {batch_id}")))?;
+    Ok((batch, item))
+}
+
 /// A correction of a failed item.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,16 +80,7 @@ pub async fn correct(
     caller.require(&[Role::Submitter, Role::Admin])?;
     let c = body(b)?;
     let app = &st.app;
-    let batch = app
-        .store
-        .get_batch(&batch_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no batch {batch_id}")))?;
-    let item = app
-        .store
-        .get_item(&batch_id, seq)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no item {seq}")))?;
+    let (batch, item) = load_item(app, &batch_id, seq).await?;
     if item.status != ItemStatus::Failed {
         return Err(ApiError::conflict(
             "E-ITEM-STATE",
@@ -240,16 +250,7 @@ pub async fn give_back(
         return Err(ApiError::invalid("reason: must not be empty"));
     }
     let app = &st.app;
-    let batch = app
-        .store
-        .get_batch(&batch_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no batch {batch_id}")))?;
-    let item = app
-        .store
-        .get_item(&batch_id, seq)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no item {seq}")))?;
+    let (batch, item) = load_item(app, &batch_id, seq).await?;
     let now = app.clock.now_ms();
     let ev = event(
         now,
@@ -324,16 +325,7 @@ pub async fn resolve(
         return Err(ApiError::invalid("reason: must not be empty"));
     }
     let app = &st.app;
-    let batch = app
-        .store
-        .get_batch(&batch_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no batch {batch_id}")))?;
-    let item = app
-        .store
-        .get_item(&batch_id, seq)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no item {seq}")))?;
+    let (batch, item) = load_item(app, &batch_id, seq).await?;
     let now = app.clock.now_ms();
     let mut events = vec![event(
         now,
