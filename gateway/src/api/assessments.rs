@@ -103,16 +103,7 @@ pub struct PastRating {
 }
 
 fn event(now: i64, kind: &str, bank: &str, data: Value) -> EventRow {
-    EventRow {
-        event_id: ids::new_id("e"),
-        kind: kind.into(),
-        at: now,
-        batch_id: None,
-        seq: None,
-        bank_code: Some(bank.to_owned()),
-        code: None,
-        data: data.to_string(),
-    }
+    EventRow::new(kind, now, bank, data)
 }
 
 /// `PUT /v1/assessments/{bank_code}/{year}` (admin): a rating of a year before the gateway ran.

@@ -29,16 +29,9 @@ fn event(
     bank: &str,
     data: Value,
 ) -> EventRow {
-    EventRow {
-        event_id: ids::new_id("e"),
-        kind: kind.into(),
-        at: now,
-        batch_id: Some(batch_id.to_owned()),
-        seq,
-        bank_code: Some(bank.to_owned()),
-        code: None,
-        data: data.to_string(),
-    }
+    EventRow::new(kind, now, bank, data)
+        .batch(batch_id)
+        .item(seq)
 }
 
 /// The batch and one of its items, or 404.

@@ -15,7 +15,6 @@ use tracing::{info, warn};
 use super::fixed_width::{DetailSource, FixedWidthLink, LinkError};
 use super::{BankEntry, BankLink};
 use crate::app::App;
-use crate::clock::SHANGHAI;
 use crate::domain::{PartState, ids};
 use crate::ops::metrics;
 use crate::results;
@@ -118,16 +117,7 @@ fn backoff(bank: &BankEntry) -> impl Iterator<Item = Duration> {
 }
 
 fn event(app: &App, kind: &str, part: &PartRow, bank: &str, data: serde_json::Value) -> EventRow {
-    EventRow {
-        event_id: ids::new_id("e"),
-        kind: kind.into(),
-        at: app.clock.now_ms(),
-        batch_id: Some(part.batch_id.clone()),
-        seq: None,
-        bank_code: Some(bank.to_owned()),
-        code: None,
-        data: data.to_string(),
-    }
+    EventRow::new(kind, app.clock.now_ms(), bank, data).batch(&part.batch_id)
 }
 
 async fn review(
@@ -494,6 +484,5 @@ async fn ask(
     metrics::items_final(&bank.code, "failed", failed);
     metrics::items_final(&bank.code, "review", rev);
     info!(bank = %bank.code, part = %part.part_id, ok, failed, review = rev, batch_final = fin.is_some(), "results applied");
-    let _ = SHANGHAI;
     Ok(())
 }

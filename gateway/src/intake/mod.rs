@@ -476,18 +476,14 @@ pub async fn take_in(
     });
     events.insert(
         0,
-        EventRow {
-            event_id: ids::new_id("e"),
-            kind: "batch.accepted".into(),
-            at: now,
-            batch_id: Some(batch_id.clone()),
-            seq: None,
-            bank_code: Some(bank.code.clone()),
-            code: None,
-            data: json!({"batch_no": header.batch_no, "accepted_count": accepted.0, "accepted_amount_fen": accepted.1,
-                         "rejected_count": answer["rejected_count"], "parts": parts.len()})
-            .to_string(),
-        },
+        EventRow::new(
+            "batch.accepted",
+            now,
+            &bank.code,
+            json!({"batch_no": header.batch_no, "accepted_count": accepted.0, "accepted_amount_fen": accepted.1,
+                   "rejected_count": answer["rejected_count"], "parts": parts.len()}),
+        )
+        .batch(&batch_id),
     );
     let rejected_count =
         i64::try_from(answer["rejected"].as_array().map_or(0, Vec::len)).unwrap_or(0);
@@ -535,16 +531,10 @@ pub fn warning_event(
     bank: &str,
     w: &Violation,
 ) -> EventRow {
-    EventRow {
-        event_id: ids::new_id("e"),
-        kind: "warning".into(),
-        at: now,
-        batch_id: Some(batch_id.to_owned()),
-        seq,
-        bank_code: Some(bank.to_owned()),
-        code: Some(w.code.to_owned()),
-        data: json!({"message": w.message}).to_string(),
-    }
+    EventRow::new("warning", now, bank, json!({"message": w.message}))
+        .batch(batch_id)
+        .item(seq)
+        .code(w.code)
 }
 
 /// The batch rules: eligible bank, current year, indicator; then whether the header can travel.

@@ -8,7 +8,7 @@ use codecs::format::fixed_width::messages::QueryReply;
 use serde_json::json;
 
 use crate::clock::{SHANGHAI, to_ms};
-use crate::domain::{ItemStatus, ids};
+use crate::domain::ItemStatus;
 use crate::intake::rules::{Violation, codes};
 use crate::store::{EventRow, FinalInfo, ItemResult, ItemRow};
 
@@ -141,15 +141,14 @@ pub fn reconcile_fixed_width(
 
 /// The events an item result causes.
 pub fn item_events(now: i64, batch_id: &str, bank: &str, r: &ItemResult) -> Vec<EventRow> {
-    let ev = |kind: &str, code: Option<&str>, data: serde_json::Value| EventRow {
-        event_id: ids::new_id("e"),
-        kind: kind.into(),
-        at: now,
-        batch_id: Some(batch_id.to_owned()),
-        seq: Some(r.seq),
-        bank_code: Some(bank.to_owned()),
-        code: code.map(str::to_owned),
-        data: data.to_string(),
+    let ev = |kind: &str, code: Option<&str>, data: serde_json::Value| {
+        let e = EventRow::new(kind, now, bank, data)
+            .batch(batch_id)
+            .item(Some(r.seq));
+        match code {
+            Some(c) => e.code(c),
+            None => e,
+        }
     };
     match r.status {
         ItemStatus::Failed => vec![ev(
@@ -178,17 +177,15 @@ pub fn item_events(now: i64, batch_id: &str, bank: &str, r: &ItemResult) -> Vec<
 
 /// The events of a batch that became final.
 pub fn final_events(bank: &str, f: &FinalInfo) -> Vec<EventRow> {
-    vec![EventRow {
-        event_id: ids::new_id("e"),
-        kind: "batch.final".into(),
-        at: f.final_at,
-        batch_id: Some(f.batch_id.clone()),
-        seq: None,
-        bank_code: Some(bank.to_owned()),
-        code: None,
-        data: json!({"query_due_at": f.query_due_at.map(crate::clock::rfc3339), "late": f.late})
-            .to_string(),
-    }]
+    vec![
+        EventRow::new(
+            "batch.final",
+            f.final_at,
+            bank,
+            json!({"query_due_at": f.query_due_at.map(crate::clock::rfc3339), "late": f.late}),
+        )
+        .batch(&f.batch_id),
+    ]
 }
 
 #[cfg(test)]

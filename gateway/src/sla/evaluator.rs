@@ -13,7 +13,8 @@ use super::deadline::working_days_end_ms;
 use crate::app::App;
 use crate::clock::{SHANGHAI, day_start_ms, from_ms, parse_date, rfc3339};
 use crate::domain::ids;
-use crate::intake::rules::codes;
+use crate::intake::rules::{Violation, codes};
+use crate::intake::warning_event;
 use crate::store::{EvaluationPhase, EventRow, NewStrike, QueryDue, StoreError};
 
 /// How often the evaluator looks.
@@ -33,15 +34,10 @@ fn event(
     bank: &str,
     data: serde_json::Value,
 ) -> EventRow {
-    EventRow {
-        event_id: ids::new_id("e"),
-        kind: kind.into(),
-        at: now,
-        batch_id: batch_id.map(str::to_owned),
-        seq: None,
-        bank_code: Some(bank.to_owned()),
-        code: None,
-        data: data.to_string(),
+    let e = EventRow::new(kind, now, bank, data);
+    match batch_id {
+        Some(b) => e.batch(b),
+        None => e,
     }
 }
 
@@ -159,7 +155,8 @@ async fn judge_accounts(app: &App, q: &QueryDue, now: i64) -> Result<(), StoreEr
             json!({"final_result_at": fed_back.map(rfc3339)}),
         );
     }
-    for f in app.store.account_feedback(&q.query.batch_id, due).await? {
+    let feedback = app.store.account_feedback(&q.query.batch_id, due).await?;
+    for f in &feedback {
         if f.on_time < f.items {
             roles
                 .entry(f.bank_code.clone())
@@ -181,9 +178,7 @@ async fn judge_accounts(app: &App, q: &QueryDue, now: i64) -> Result<(), StoreEr
         ev["clicked_at"] = json!(rfc3339(q.query.clicked_at));
         ev["due_at"] = json!(rfc3339(due));
         let fed = if r.contains(&"account") {
-            app.store
-                .account_feedback(&q.query.batch_id, due)
-                .await?
+            feedback
                 .iter()
                 .find(|f| f.bank_code == bank)
                 .and_then(|f| f.last_confirmed_at)
@@ -213,16 +208,16 @@ async fn sweep_failed(app: &App, now: i64) -> Result<(), StoreError> {
         if now < deadline {
             continue;
         }
-        let ev = EventRow {
-            event_id: ids::new_id("e"),
-            kind: "warning".into(),
-            at: now,
-            batch_id: Some(batch_id.clone()),
-            seq: Some(seq),
-            bank_code: Some(bank),
-            code: Some(codes::W_FAILED_NOT_HANDLED.into()),
-            data: json!({"message": format!("item {seq}: failed at {}, neither corrected nor returned by {}", rfc3339(failed_at), rfc3339(deadline))}).to_string(),
-        };
+        let w = Violation::item(
+            codes::W_FAILED_NOT_HANDLED,
+            seq,
+            format!(
+                "failed at {}, neither corrected nor returned by {}",
+                rfc3339(failed_at),
+                rfc3339(deadline)
+            ),
+        );
+        let ev = warning_event(now, &batch_id, Some(seq), &bank, &w);
         app.store.mark_failed_warned(&batch_id, seq, &ev).await?;
     }
     Ok(())
@@ -244,16 +239,13 @@ async fn sweep_start(app: &App, now: i64) -> Result<(), StoreError> {
         if now < end {
             continue; // the day is not over yet
         }
-        let ev = EventRow {
-            event_id: ids::new_id("e"),
-            kind: "warning".into(),
-            at: now,
-            batch_id: Some(batch_id.clone()),
-            seq: None,
-            bank_code: Some(bank),
-            code: Some(codes::W_START_LATE.into()),
-            data: json!({"message": format!("funds arrived on {funds_day}; sending had not started by the end of that day")}).to_string(),
+        let w = Violation {
+            code: codes::W_START_LATE,
+            message: format!(
+                "funds arrived on {funds_day}; sending had not started by the end of that day"
+            ),
         };
+        let ev = warning_event(now, &batch_id, None, &bank, &w);
         app.store.mark_start_checked(&batch_id, Some(&ev)).await?;
     }
     Ok(())

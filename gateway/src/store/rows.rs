@@ -292,6 +292,40 @@ pub struct EventRow {
     pub data: String,
 }
 
+impl EventRow {
+    /// A new event of `kind` at `at` about `bank`, with a fresh unique id.
+    pub fn new(kind: &str, at: i64, bank: &str, data: serde_json::Value) -> Self {
+        Self {
+            event_id: crate::domain::ids::new_id("e"),
+            kind: kind.into(),
+            at,
+            batch_id: None,
+            seq: None,
+            bank_code: Some(bank.to_owned()),
+            code: None,
+            data: data.to_string(),
+        }
+    }
+
+    /// About this batch.
+    pub fn batch(mut self, batch_id: &str) -> Self {
+        self.batch_id = Some(batch_id.to_owned());
+        self
+    }
+
+    /// About this item of the batch.
+    pub fn item(mut self, seq: Option<i64>) -> Self {
+        self.seq = seq;
+        self
+    }
+
+    /// With a `W-*` code.
+    pub fn code(mut self, code: &str) -> Self {
+        self.code = Some(code.to_owned());
+        self
+    }
+}
+
 /// A blacklist entry.
 #[derive(Debug, Clone)]
 pub struct BlacklistRow {
