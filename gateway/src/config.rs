@@ -219,6 +219,9 @@ pub struct Bank {
     /// Overrides the profile's connection count (at most the profile's).
     #[serde(default)]
     pub max_connections: Option<u32>,
+    /// Overrides the profile's per-request timeout (drills, tests).
+    #[serde(default)]
+    pub request_timeout: Option<DurationText>,
 }
 
 /// `[sla]`.

@@ -87,7 +87,8 @@ pub async fn start(config: Config, clock: SharedClock) -> Result<Running, StartE
         let extra = bank_profiles::load_dir(dir).map_err(|e| StartError::Config(e.to_string()))?;
         profiles.extend(extra);
     }
-    let banks = Banks::build(&profiles, &config.banks).map_err(StartError::Config)?;
+    let banks =
+        Banks::build(&profiles, &config.banks, &config.gateway).map_err(StartError::Config)?;
     let calendar = match &config.sla.calendar {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| {

@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 
 use super::{ApiResult, ApiState, Caller};
 use crate::config::Role;
-use crate::dispatch::BankLink;
 
 /// The OpenAPI document of this API (kept beside the code; a test checks every route is in it).
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -23,13 +22,9 @@ pub async fn readyz(State(st): State<ApiState>) -> Response {
     let mut banks = serde_json::Map::new();
     let mut all = store;
     for b in st.app.banks.all() {
-        let ok = match &b.link {
-            BankLink::FixedWidth(l) => {
-                tokio::time::timeout(std::time::Duration::from_secs(5), l.reachable())
-                    .await
-                    .unwrap_or(false)
-            }
-        };
+        let ok = tokio::time::timeout(std::time::Duration::from_secs(5), b.link.reachable())
+            .await
+            .unwrap_or(false);
         all &= ok;
         banks.insert(b.code.clone(), json!(ok));
     }

@@ -4,6 +4,8 @@
 //! the codec families (a plain enum, not `Box<dyn>`). [`worker`] runs one loop per bank that claims due
 //! work from the store with leases.
 pub mod fixed_width;
+pub mod iso20022;
+pub mod iso8583;
 pub mod worker;
 
 use std::collections::BTreeMap;
@@ -19,6 +21,10 @@ use crate::intake::parse::{HeaderIn, ItemIn};
 pub enum BankLink {
     /// Fixed-width GBK records over a length-framed TCP stream (bank A's family).
     FixedWidth(fixed_width::FixedWidthLink),
+    /// ISO 20022 documents over HTTPS with mutual TLS (bank B's family).
+    Iso20022(iso20022::Iso20022Link),
+    /// ISO 8583-like messages over a pipelined TCP channel, one payment per message (bank C's family).
+    Iso8583(Box<iso8583::Iso8583Link>),
 }
 
 impl BankLink {
@@ -26,6 +32,17 @@ impl BankLink {
     pub fn check_item(&self, it: &ItemIn) -> Result<(), (String, String)> {
         match self {
             Self::FixedWidth(l) => l.family().check_item(it),
+            Self::Iso20022(l) => l.check_item(it),
+            Self::Iso8583(l) => l.check_item(it),
+        }
+    }
+
+    /// Whether the bank's endpoint accepts a connection now (readiness).
+    pub async fn reachable(&self) -> bool {
+        match self {
+            Self::FixedWidth(l) => l.reachable().await,
+            Self::Iso20022(l) => probe(l.host_port()).await,
+            Self::Iso8583(l) => probe(l.endpoint()).await,
         }
     }
 
@@ -33,6 +50,8 @@ impl BankLink {
     pub fn check_header(&self, h: &HeaderIn) -> Result<(), (String, String)> {
         match self {
             Self::FixedWidth(l) => l.family().check_header(h),
+            Self::Iso20022(l) => l.check_header(h),
+            Self::Iso8583(l) => l.check_header(h),
         }
     }
 }
@@ -72,11 +91,13 @@ pub struct Banks {
 }
 
 impl Banks {
-    /// Builds the links of every configured bank. A configured bank without a profile, or of a family
-    /// this build cannot speak yet, is an error naming it.
+    /// Builds the links of every configured bank. A configured bank without a profile, or whose
+    /// settings do not fit its family (no CA for an HTTPS bank, no MAC key for bank C), is an error
+    /// naming it.
     pub fn build(
         profiles: &BTreeMap<String, Profile>,
         banks: &BTreeMap<String, config::Bank>,
+        gateway: &config::Gateway,
     ) -> Result<Self, String> {
         let mut by_code = BTreeMap::new();
         for (code, settings) in banks {
@@ -85,16 +106,16 @@ impl Banks {
                 .ok_or_else(|| format!("banks.{code}: no bank profile has this code"))?
                 .clone();
             let link = match profile.family {
-                Family::FixedWidth => BankLink::FixedWidth(
-                    fixed_width::FixedWidthLink::new(&profile, settings)
-                        .map_err(|e| format!("banks.{code}: {e}"))?,
-                ),
-                other => {
-                    return Err(format!(
-                        "banks.{code}: the {other:?} family is not supported by this build"
-                    ));
+                Family::FixedWidth => {
+                    fixed_width::FixedWidthLink::new(&profile, settings).map(BankLink::FixedWidth)
                 }
-            };
+                Family::Iso20022 => {
+                    iso20022::Iso20022Link::new(&profile, settings).map(BankLink::Iso20022)
+                }
+                Family::Iso8583 => iso8583::Iso8583Link::new(&profile, settings, gateway)
+                    .map(|l| BankLink::Iso8583(Box::new(l))),
+            }
+            .map_err(|e| format!("banks.{code}: {e}"))?;
             by_code.insert(
                 code.clone(),
                 Arc::new(BankEntry {
@@ -117,4 +138,9 @@ impl Banks {
     pub fn all(&self) -> impl Iterator<Item = &Arc<BankEntry>> {
         self.by_code.values()
     }
+}
+
+/// A TCP connection to `host:port` can be opened (and is closed at once).
+async fn probe(host_port: &str) -> bool {
+    tokio::net::TcpStream::connect(host_port).await.is_ok()
 }

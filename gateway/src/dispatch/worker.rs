@@ -25,14 +25,14 @@ const TICK: Duration = Duration::from_millis(250);
 /// A poll is made this long before a running query's deadline, whatever the interval.
 const LAST_POLL_BEFORE_DEADLINE: i64 = 120_000;
 
-fn ms(d: Duration) -> i64 {
+pub(super) fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Runs the bank's worker until `stop`.
 pub async fn run(app: Arc<App>, bank: Arc<BankEntry>, stop: CancellationToken) {
     let slots = bank.max_connections() as usize;
-    let lease = ms(bank.profile.transport.request_timeout.0) * 3 + 30_000;
+    let lease = lease_ms(&bank);
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut last_echo = Instant::now();
     info!(bank = %bank.code, slots, "bank worker started");
@@ -103,10 +103,39 @@ async fn handle(
             Claim::Resolve => ask(app, bank, link, part, true).await,
             Claim::Poll => ask(app, bank, link, part, false).await,
         },
+        BankLink::Iso20022(link) => match claim {
+            Claim::Send => super::iso20022::send(app, bank, link, part).await,
+            Claim::Resolve => super::iso20022::ask(app, bank, link, part, true).await,
+            Claim::Poll => super::iso20022::ask(app, bank, link, part, false).await,
+        },
+        BankLink::Iso8583(link) => match claim {
+            Claim::Send | Claim::Resolve => super::iso8583::send(app, bank, link, part).await,
+            Claim::Poll => super::iso8583::poll(app, bank, link, part).await,
+        },
     }
 }
 
-fn backoff(bank: &BankEntry) -> impl Iterator<Item = Duration> {
+/// How long a claim is held before another worker may take it over (renewed while work goes on).
+pub(super) fn lease_ms(bank: &BankEntry) -> i64 {
+    ms(bank.profile.transport.request_timeout.0) * 3 + 30_000
+}
+
+/// Renews the lease of a part being worked on; `false` when another worker has it now.
+pub(super) async fn keep_lease(
+    app: &App,
+    bank: &BankEntry,
+    part: &PartRow,
+) -> Result<bool, StoreError> {
+    app.store
+        .renew_lease(
+            &part.part_id,
+            &app.node_id,
+            app.clock.now_ms() + lease_ms(bank),
+        )
+        .await
+}
+
+pub(super) fn backoff(bank: &BankEntry) -> impl Iterator<Item = Duration> {
     let t = &bank.profile.timers;
     ExponentialBuilder::default()
         .with_min_delay(t.retry_min.0)
@@ -116,11 +145,17 @@ fn backoff(bank: &BankEntry) -> impl Iterator<Item = Duration> {
         .build()
 }
 
-fn event(app: &App, kind: &str, part: &PartRow, bank: &str, data: serde_json::Value) -> EventRow {
+pub(super) fn event(
+    app: &App,
+    kind: &str,
+    part: &PartRow,
+    bank: &str,
+    data: serde_json::Value,
+) -> EventRow {
     EventRow::new(kind, app.clock.now_ms(), bank, data).batch(&part.batch_id)
 }
 
-async fn review(
+pub(super) async fn review(
     app: &App,
     bank: &BankEntry,
     part: &PartRow,
@@ -424,18 +459,7 @@ async fn ask(
     }
     let family = link.family();
     if reply.header.state == family.state_processing {
-        let mut next = now_ms + ms(bank.poll_interval());
-        if let Some(q) = app
-            .store
-            .get_query(&part.batch_id)
-            .await?
-            .filter(|q| q.status == "running")
-        {
-            let last = q.due_at - LAST_POLL_BEFORE_DEADLINE;
-            if last > now_ms && last < next {
-                next = last;
-            }
-        }
+        let next = next_poll_at(app, bank, &part.batch_id, now_ms).await?;
         return app.store.poll_again(&part.part_id, next, None).await;
     }
     if reply.header.state != family.state_final {
@@ -461,8 +485,54 @@ async fn ask(
         Ok(r) => r,
         Err(m) => return review(app, bank, &part, "reconcile", m.0).await,
     };
+    apply_final(app, bank, &part, &results, now_ms).await
+}
+
+/// When to poll next: after the poll interval, or just before a running query's deadline if sooner.
+pub(super) async fn next_poll_at(
+    app: &App,
+    bank: &BankEntry,
+    batch_id: &str,
+    now_ms: i64,
+) -> Result<i64, StoreError> {
+    let mut next = now_ms + ms(bank.poll_interval());
+    if let Some(q) = app
+        .store
+        .get_query(batch_id)
+        .await?
+        .filter(|q| q.status == "running")
+    {
+        let last = q.due_at - LAST_POLL_BEFORE_DEADLINE;
+        if last > now_ms && last < next {
+            next = last;
+        }
+    }
+    Ok(next)
+}
+
+/// Applies the reconciled final results of a whole part (with their events) and counts them.
+pub(super) async fn apply_final(
+    app: &App,
+    bank: &BankEntry,
+    part: &PartRow,
+    results: &[crate::store::ItemResult],
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    apply_final_items(app, bank, part, results, now_ms, true).await
+}
+
+/// Applies final item results (with their events) and counts them; with `last`, the part is final
+/// too (and its batch, when it was the last open part).
+pub(super) async fn apply_final_items(
+    app: &App,
+    bank: &BankEntry,
+    part: &PartRow,
+    results: &[crate::store::ItemResult],
+    now_ms: i64,
+    last: bool,
+) -> Result<(), StoreError> {
     let (mut ok, mut failed, mut rev) = (0u64, 0u64, 0u64);
-    for r in &results {
+    for r in results {
         match r.status {
             crate::domain::ItemStatus::Succeeded => ok += 1,
             crate::domain::ItemStatus::Failed => failed += 1,
@@ -470,19 +540,21 @@ async fn ask(
         }
     }
     let (batch_id, code) = (part.batch_id.clone(), bank.code.clone());
-    let fin = app
-        .store
-        .apply_results(
-            &part,
-            &results,
-            now_ms,
-            |r| results::item_events(now_ms, &batch_id, &code, r),
-            |f| results::final_events(&code, f),
-        )
+    app.store
+        .apply_item_results(part, results, now_ms, |r| {
+            results::item_events(now_ms, &batch_id, &code, r)
+        })
         .await?;
+    let fin = if last {
+        app.store
+            .finish_part(part, now_ms, |f| results::final_events(&code, f))
+            .await?
+    } else {
+        None
+    };
     metrics::items_final(&bank.code, "succeeded", ok);
     metrics::items_final(&bank.code, "failed", failed);
     metrics::items_final(&bank.code, "review", rev);
-    info!(bank = %bank.code, part = %part.part_id, ok, failed, review = rev, batch_final = fin.is_some(), "results applied");
+    info!(bank = %bank.code, part = %part.part_id, ok, failed, review = rev, part_final = last, batch_final = fin.is_some(), "results applied");
     Ok(())
 }

@@ -60,3 +60,16 @@ pub fn part_review(bank: &str, reason: &'static str) {
 pub fn items_by_status(status: &str, n: i64) {
     metrics::gauge!("gateway_items", "status" => status.to_owned()).set(n as f64);
 }
+
+/// A bank connection event (`signed-on`, ...).
+pub fn bank_connection(bank: &str, event: &'static str) {
+    metrics::counter!("gateway_bank_connections_total", "bank" => bank.to_owned(), "event" => event)
+        .increment(1);
+}
+
+/// A reply from a bank that was not used: `unreadable`, `unexpected` (nobody waited for it), `mac`
+/// (its MAC did not verify: alerted).
+pub fn bank_bad_reply(bank: &str, kind: &'static str) {
+    metrics::counter!("gateway_bank_bad_replies_total", "bank" => bank.to_owned(), "kind" => kind)
+        .increment(1);
+}

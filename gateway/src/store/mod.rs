@@ -4,11 +4,13 @@
 //! portable subset (`$n` parameters, integer times and money, 0/1 flags) over sqlx's `Any` driver; only
 //! DDL (migrations) and work claiming differ per backend. Write transactions on SQLite begin
 //! `IMMEDIATE`, so a transaction never fails half-way on a lock upgrade.
+mod attempts;
 mod batches;
 mod handling;
 mod misc;
 mod parts;
 mod sla;
+pub use attempts::{Attempt, BankItem};
 pub use batches::IntakeTx;
 pub use parts::{Claim, FinalInfo};
 pub use sla::{

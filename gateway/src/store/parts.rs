@@ -92,6 +92,23 @@ impl Store {
         rows.iter().map(part_from_row).collect()
     }
 
+    /// Extends `owner`'s lease of a part it is still working on; `false` when the lease is no longer
+    /// its own (another worker took the part over: stop).
+    pub async fn renew_lease(&self, part_id: &str, owner: &str, until: i64) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query(
+            "update parts set lease_until = $1 where part_id = $2 and lease_owner = $3",
+        )
+        .bind(until)
+        .bind(part_id)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
     /// After a restart of `owner`: its sends in flight have an unknown outcome; its other leases end.
     pub async fn recover_leases(&self, owner: &str) -> StoreResult<u64> {
         let mut tx = self.begin_write().await?;
@@ -281,6 +298,20 @@ impl Store {
         item_events: impl Fn(&ItemResult) -> Vec<EventRow>,
         final_events: impl FnOnce(&FinalInfo) -> Vec<EventRow>,
     ) -> StoreResult<Option<FinalInfo>> {
+        self.apply_item_results(part, results, now, item_events)
+            .await?;
+        self.finish_part(part, now, final_events).await
+    }
+
+    /// Applies item results (grouped transactions, with their events); items already final are left as
+    /// they are. The part stays as it is.
+    pub async fn apply_item_results(
+        &self,
+        part: &PartRow,
+        results: &[ItemResult],
+        now: i64,
+        item_events: impl Fn(&ItemResult) -> Vec<EventRow>,
+    ) -> StoreResult<()> {
         for group in results.chunks(RESULT_GROUP) {
             let mut tx = self.begin_write().await?;
             let mut events = Vec::new();
@@ -310,6 +341,18 @@ impl Store {
             insert_events(&mut tx, &events).await?;
             tx.commit().await?;
         }
+        Ok(())
+    }
+
+    /// Makes an accepted part final (its items all have their results) and, when it was the batch's
+    /// last open work, the batch too (with the query's feedback time and the final events). Returns
+    /// whether the batch became final.
+    pub async fn finish_part(
+        &self,
+        part: &PartRow,
+        now: i64,
+        final_events: impl FnOnce(&FinalInfo) -> Vec<EventRow>,
+    ) -> StoreResult<Option<FinalInfo>> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "update parts set state = 'final', final_at = $1, lease_owner = null, lease_until = null \
