@@ -8,10 +8,12 @@ mod attempts;
 mod batches;
 mod handling;
 mod misc;
+mod notices;
 mod parts;
 mod sla;
 pub use attempts::{Attempt, BankItem};
 pub use batches::IntakeTx;
+pub use notices::{NoticeJob, NoticeRow};
 pub use parts::{Claim, FinalInfo};
 pub use sla::{
     AccountFeedback, AgreementFigures, EvaluationPhase, InFlight, NewStrike, QueryDue, StrikeRow,

@@ -336,6 +336,19 @@ impl Store {
                 .await?;
                 if res.rows_affected() == 1 {
                     events.extend(item_events(r));
+                    if r.status == ItemStatus::Succeeded {
+                        // The SMS notice (outbox): keyed by the item, so never two.
+                        sqlx::query(
+                            "insert into notices (batch_id, seq, state, created_at, next_at) \
+                             values ($1, $2, 'pending', $3, $4) on conflict (batch_id, seq) do nothing",
+                        )
+                        .bind(&part.batch_id)
+                        .bind(r.seq)
+                        .bind(now)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                 }
             }
             insert_events(&mut tx, &events).await?;
