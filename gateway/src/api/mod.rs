@@ -7,6 +7,7 @@ pub mod blacklist;
 pub mod dashboard;
 pub mod events;
 pub mod handling;
+pub mod notices;
 pub mod ops;
 
 use std::sync::Arc;
@@ -109,6 +110,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/batches/{batch_id}", get(batches::read))
         .route("/v1/batches/{batch_id}/items", get(batches::items))
         .route("/v1/batches/{batch_id}/query", post(batches::query))
+        .route("/v1/batches/{batch_id}/notices", get(notices::list))
         .route(
             "/v1/batches/{batch_id}/items/{seq}/correction",
             post(handling::correct),
