@@ -2,3 +2,4 @@
 pub mod fixed_width;
 pub mod iso20022;
 pub mod iso8583;
+pub mod smpp;
