@@ -1,7 +1,8 @@
 //! Faults a simulator injects, as data, and the seeded dice that decide them.
 //!
 //! Every decision is a pure function of `(seed, what, key, attempt)`: the key names the request
-//! (`submit:<batch_no>`, `query:<batch_no>`, `echo`) and the attempt counts earlier requests with the
+//! (bank A: `submit:<batch_no>`, `query:<batch_no>`, `echo`; bank C: `payout:<F37>`, `inquiry:<F37>`,
+//! `sign-on`, `echo`...) and the attempt counts earlier requests with the
 //! same key. A scenario therefore replays the same way with the same seed even when the gateway runs
 //! several connections at once (only the order of requests *for one key* matters).
 use std::time::Duration;
@@ -36,6 +37,14 @@ pub struct Faults {
     pub reply_delay: Duration,
     /// Share of replies sent twice on the connection.
     pub duplicate_reply_permille: u32,
+    /// Share of replies cut short: part of the frame is written, then the connection is closed (the
+    /// request was processed). Bank C only.
+    pub cut_reply_permille: u32,
+    /// Share of replies sent with a wrong MAC (F128); replies without a MAC are left alone. Bank C only.
+    pub bad_mac_reply_permille: u32,
+    /// Share of accepted items whose result becomes final only the simulator's `late_result` after its
+    /// processing time, decided per item. Bank C only (bank A delays every batch by its `late_result`).
+    pub late_result_permille: u32,
 }
 
 /// Reads and writes a `Duration` as `250ms`, `2s`, `1m`.
@@ -64,6 +73,11 @@ pub(crate) enum Roll {
     Duplicate,
     ItemFails,
     FailCode,
+    Cut,
+    CutHow,
+    BadMac,
+    Jitter,
+    Late,
 }
 
 impl Roll {
@@ -76,6 +90,11 @@ impl Roll {
             Roll::Duplicate => b"duplicate",
             Roll::ItemFails => b"item-fails",
             Roll::FailCode => b"fail-code",
+            Roll::Cut => b"cut",
+            Roll::CutHow => b"cut-how",
+            Roll::BadMac => b"bad-mac",
+            Roll::Jitter => b"jitter",
+            Roll::Late => b"late",
         }
     }
 }
@@ -135,6 +154,10 @@ mod tests {
             0
         );
         assert_eq!(f.garble_reply_permille + f.duplicate_reply_permille, 0);
+        assert_eq!(
+            f.cut_reply_permille + f.bad_mac_reply_permille + f.late_result_permille,
+            0
+        );
         assert!(!f.split_writes);
         assert!(f.reply_delay.is_zero());
     }

@@ -156,8 +156,9 @@ pub struct SimHandle {
     pub addr: SocketAddr,
     /// Its books.
     pub ledger: Arc<Ledger>,
-    token: CancellationToken,
-    task: JoinHandle<()>,
+    // Crate-visible so that every simulator hands out this one handle type.
+    pub(crate) token: CancellationToken,
+    pub(crate) task: JoinHandle<()>,
 }
 
 impl SimHandle {

@@ -1,8 +1,10 @@
 //! The simulated bank's books: every accepted batch and every item it paid, plus counters of what it
 //! saw, so end-to-end tests can assert "nothing was paid twice" from the bank's side.
 //!
-//! A bank pays at acceptance (`0000`): the item outcomes are decided then and never change. The books
-//! hold personal data (account and id numbers) because a double payment can only be seen by them; they
+//! A bank pays at acceptance (bank A: `0000` to a batch; bank C: `00` to one item's `0200`): the item
+//! outcomes are decided then and never change. Bank C takes one item per message, referenced by its F37;
+//! the books file each such item under a batch named by its F48 `BN` (whatever connection it came on),
+//! so batch, item and payment counts read the same for both banks. The books hold personal data (account and id numbers) because a double payment can only be seen by them; they
 //! never print it — `Debug` shows counters only.
 use std::collections::HashMap;
 use std::fmt;
@@ -68,6 +70,7 @@ pub(crate) struct BankItem {
 }
 
 /// An accepted batch.
+#[derive(Clone)]
 pub(crate) struct BankBatch {
     pub(crate) bank_batch_id: String,
     pub(crate) accept_date: String,
@@ -77,6 +80,33 @@ pub(crate) struct BankBatch {
     pub(crate) confirm_date: String,
     pub(crate) confirm_time: String,
     pub(crate) items: Vec<BankItem>,
+}
+
+/// One item of a bank that takes one payment per message (bank C), booked under its reference (F37).
+pub(crate) struct RefItem {
+    /// The batch it is filed under (F48 `BN`).
+    pub(crate) batch_no: String,
+    /// The item; its outcome is decided at acceptance.
+    pub(crate) item: BankItem,
+    /// `YYYYMMDD`, Beijing date of acceptance.
+    pub(crate) accept_date: String,
+    /// When the result becomes final.
+    pub(crate) final_at: Instant,
+    /// Beijing date and time at `final_at`, `YYYYMMDDhhmmss`.
+    pub(crate) confirmed_at: String,
+    /// The bank's transaction reference.
+    pub(crate) bank_ref: String,
+    /// Whether its result was made late on purpose (fault `late_result_permille`).
+    pub(crate) late: bool,
+}
+
+/// How the books settled a one-item payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SettledItem {
+    /// Booked (and paid) now.
+    Accepted,
+    /// This reference was accepted before: nothing booked.
+    Duplicate,
 }
 
 /// How the books settled a submit.
@@ -108,6 +138,19 @@ pub(crate) enum Event {
     Duplicated,
     ConnectionRefused,
     Unparsable,
+    SignOn,
+    SignOff,
+    NotSignedOn,
+    MacRejected,
+    FormatError,
+    DuplicateStan,
+    Overloaded,
+    Cut,
+    BadMac,
+    UnknownMti,
+    Oversized,
+    IdleClosed,
+    Delayed,
 }
 
 /// Payments of one item identity.
@@ -120,6 +163,8 @@ struct Payments {
 #[derive(Default)]
 struct Books {
     batches: HashMap<String, Arc<BankBatch>>,
+    /// Bank C: items by reference (F37).
+    by_ref: HashMap<String, Arc<RefItem>>,
     /// (id_no, account_no, amount) -> payments.
     by_identity: HashMap<(String, String, u64), Payments>,
     next_serial: u64,
@@ -133,6 +178,20 @@ struct Books {
     duplicated_replies: usize,
     refused_connections: usize,
     unparsable_requests: usize,
+    sign_ons: usize,
+    sign_offs: usize,
+    not_signed_on_replies: usize,
+    mac_rejections: usize,
+    format_errors: usize,
+    duplicate_stans: usize,
+    overloaded_replies: usize,
+    cut_replies: usize,
+    bad_mac_replies: usize,
+    unknown_mtis: usize,
+    oversized_frames: usize,
+    idle_closes: usize,
+    delayed_replies: usize,
+    late_results: usize,
     items_booked: usize,
     credited: usize,
     credited_amount: u64,
@@ -143,6 +202,29 @@ struct Books {
 /// The simulated bank's books. Shared (`Arc<Ledger>`) between the server and the test that reads it.
 pub struct Ledger {
     books: Mutex<Books>,
+}
+
+impl Books {
+    /// Books the payment of one accepted item.
+    fn pay(&mut self, item: &BankItem) {
+        let key = (item.id_no.clone(), item.account_no.clone(), item.amount);
+        let p = self.by_identity.entry(key).or_default();
+        p.booked += 1;
+        if item.outcome == ItemOutcome::Credited {
+            p.credited += 1;
+        }
+        self.items_booked += 1;
+        match item.outcome {
+            ItemOutcome::Credited => {
+                self.credited += 1;
+                self.credited_amount = self.credited_amount.saturating_add(item.amount);
+            }
+            ItemOutcome::Failed { .. } => {
+                self.failed += 1;
+                self.failed_amount = self.failed_amount.saturating_add(item.amount);
+            }
+        }
+    }
 }
 
 impl fmt::Debug for Ledger {
@@ -188,6 +270,19 @@ impl Ledger {
             Event::Duplicated => &mut b.duplicated_replies,
             Event::ConnectionRefused => &mut b.refused_connections,
             Event::Unparsable => &mut b.unparsable_requests,
+            Event::SignOn => &mut b.sign_ons,
+            Event::SignOff => &mut b.sign_offs,
+            Event::NotSignedOn => &mut b.not_signed_on_replies,
+            Event::MacRejected => &mut b.mac_rejections,
+            Event::FormatError => &mut b.format_errors,
+            Event::DuplicateStan => &mut b.duplicate_stans,
+            Event::Overloaded => &mut b.overloaded_replies,
+            Event::Cut => &mut b.cut_replies,
+            Event::BadMac => &mut b.bad_mac_replies,
+            Event::UnknownMti => &mut b.unknown_mtis,
+            Event::Oversized => &mut b.oversized_frames,
+            Event::IdleClosed => &mut b.idle_closes,
+            Event::Delayed => &mut b.delayed_replies,
         };
         *counter += 1;
     }
@@ -217,23 +312,7 @@ impl Ledger {
         b.next_serial = serial.wrapping_add(1);
         let batch = book(serial);
         for item in &batch.items {
-            let key = (item.id_no.clone(), item.account_no.clone(), item.amount);
-            let p = b.by_identity.entry(key).or_default();
-            p.booked += 1;
-            if item.outcome == ItemOutcome::Credited {
-                p.credited += 1;
-            }
-            b.items_booked += 1;
-            match item.outcome {
-                ItemOutcome::Credited => {
-                    b.credited += 1;
-                    b.credited_amount = b.credited_amount.saturating_add(item.amount);
-                }
-                ItemOutcome::Failed { .. } => {
-                    b.failed += 1;
-                    b.failed_amount = b.failed_amount.saturating_add(item.amount);
-                }
-            }
+            b.pay(item);
         }
         let settled = Settled::Accepted {
             bank_batch_id: batch.bank_batch_id.clone(),
@@ -243,28 +322,79 @@ impl Ledger {
         settled
     }
 
+    /// Settles a well-formed one-item payment (bank C) atomically: a known `item_ref` is a duplicate,
+    /// for ever; otherwise `book(serial)` builds the item, which is booked, paid and filed under its
+    /// batch (created with the first item filed under it).
+    pub(crate) fn settle_item(
+        &self,
+        item_ref: &str,
+        book: impl FnOnce(u64) -> RefItem,
+    ) -> SettledItem {
+        let mut b = self.lock();
+        if b.by_ref.contains_key(item_ref) {
+            b.duplicate_submits += 1;
+            return SettledItem::Duplicate;
+        }
+        let serial = b.next_serial;
+        b.next_serial = serial.wrapping_add(1);
+        let booked = book(serial);
+        b.pay(&booked.item);
+        if booked.late {
+            b.late_results += 1;
+        }
+        let confirm_date = booked.confirmed_at.get(..8).unwrap_or_default().to_owned();
+        let confirm_time = booked.confirmed_at.get(8..).unwrap_or_default().to_owned();
+        let batch = b.batches.entry(booked.batch_no.clone()).or_insert_with(|| {
+            Arc::new(BankBatch {
+                // Bank C has no batch of its own: the gateway's reference names it.
+                bank_batch_id: booked.batch_no.clone(),
+                accept_date: booked.accept_date.clone(),
+                final_at: booked.final_at,
+                confirm_date: confirm_date.clone(),
+                confirm_time: confirm_time.clone(),
+                items: Vec::new(),
+            })
+        });
+        // Readers holding the old batch keep their snapshot; the books move on to a new one.
+        let batch = Arc::make_mut(batch);
+        if booked.final_at > batch.final_at {
+            batch.final_at = booked.final_at;
+            batch.confirm_date = confirm_date;
+            batch.confirm_time = confirm_time;
+        }
+        batch.items.push(booked.item.clone());
+        b.by_ref.insert(item_ref.to_owned(), Arc::new(booked));
+        SettledItem::Accepted
+    }
+
+    /// The one-item payment `item_ref` (bank C).
+    pub(crate) fn ref_item(&self, item_ref: &str) -> Option<Arc<RefItem>> {
+        self.lock().by_ref.get(item_ref).cloned()
+    }
+
     /// The accepted batch `batch_no`.
     pub(crate) fn bank_batch(&self, batch_no: &str) -> Option<Arc<BankBatch>> {
         self.lock().batches.get(batch_no).cloned()
     }
 
-    /// Batches accepted (`0000`).
+    /// Batches accepted (`0000`); bank C: distinct F48 `BN`s of accepted items.
     pub fn accepted_batches(&self) -> usize {
         self.lock().batches.len()
     }
 
-    /// Submits answered `1003` (duplicate `batch_no`).
+    /// Submits answered `1003` (duplicate `batch_no`); bank C: payouts answered `94` (F37 accepted
+    /// before).
     pub fn duplicate_submits(&self) -> usize {
         self.lock().duplicate_submits
     }
 
     /// Submit requests read, refused ones included (busy, format errors, totals, duplicates, and bodies
-    /// that start like a submit but could not be read).
+    /// that start like a submit but could not be read); bank C: payout `0200`s read, whatever the answer.
     pub fn submits_seen(&self) -> usize {
         self.lock().submits_seen
     }
 
-    /// Query requests read.
+    /// Query requests read (bank C: inquiry `0200`s).
     pub fn queries_seen(&self) -> usize {
         self.lock().queries_seen
     }
@@ -274,7 +404,7 @@ impl Ledger {
         self.lock().echoes_seen
     }
 
-    /// Replies `9999` (busy) sent to submits and queries.
+    /// Replies `9999` (bank C: `96`) sent to submits and queries by the busy fault.
     pub fn busy_replies(&self) -> usize {
         self.lock().busy_replies
     }
@@ -302,6 +432,95 @@ impl Ledger {
     /// Requests that could not be read (connection closed without a reply).
     pub fn unparsable_requests(&self) -> usize {
         self.lock().unparsable_requests
+    }
+
+    /// Bank C: sign-ons answered `00`.
+    pub fn sign_ons(&self) -> usize {
+        self.lock().sign_ons
+    }
+
+    /// Bank C: sign-offs answered `00`.
+    pub fn sign_offs(&self) -> usize {
+        self.lock().sign_offs
+    }
+
+    /// Bank C: replies `A7` (not signed on).
+    pub fn not_signed_on_replies(&self) -> usize {
+        self.lock().not_signed_on_replies
+    }
+
+    /// Bank C: replies `A0` (the request's MAC was wrong or missing).
+    pub fn mac_rejections(&self) -> usize {
+        self.lock().mac_rejections
+    }
+
+    /// Bank C: replies `30` (format errors, duplicate STANs included).
+    pub fn format_errors(&self) -> usize {
+        self.lock().format_errors
+    }
+
+    /// Bank C: requests whose STAN was already outstanding on their connection (answered `30`).
+    pub fn duplicate_stans(&self) -> usize {
+        self.lock().duplicate_stans
+    }
+
+    /// Bank C: replies `96` because more requests than allowed were outstanding on the connection
+    /// (not counted in [`Ledger::busy_replies`], which counts the busy fault).
+    pub fn overloaded_replies(&self) -> usize {
+        self.lock().overloaded_replies
+    }
+
+    /// Replies cut short on purpose (fault `cut_reply_permille`).
+    pub fn cut_replies(&self) -> usize {
+        self.lock().cut_replies
+    }
+
+    /// Replies sent with a wrong MAC on purpose (fault `bad_mac_reply_permille`).
+    pub fn bad_mac_replies(&self) -> usize {
+        self.lock().bad_mac_replies
+    }
+
+    /// Bank C: messages of an unknown MTI (not answered).
+    pub fn unknown_mtis(&self) -> usize {
+        self.lock().unknown_mtis
+    }
+
+    /// Frames over the maximum length (the connection was closed).
+    pub fn oversized_frames(&self) -> usize {
+        self.lock().oversized_frames
+    }
+
+    /// Connections closed for being idle.
+    pub fn idle_closes(&self) -> usize {
+        self.lock().idle_closes
+    }
+
+    /// Bank C: replies held back on purpose (fault `reply_delay`; the seeded reply jitter that
+    /// reorders pipelined replies is normal behaviour and not counted).
+    pub fn delayed_replies(&self) -> usize {
+        self.lock().delayed_replies
+    }
+
+    /// Bank C: items whose result was made late on purpose (fault `late_result_permille`).
+    pub fn late_results(&self) -> usize {
+        self.lock().late_results
+    }
+
+    /// Bank C: the item references (F37) accepted, sorted.
+    pub fn item_refs(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.lock().by_ref.keys().cloned().collect();
+        out.sort();
+        out
+    }
+
+    /// Bank C: the item accepted under reference `item_ref` (F37), without personal data.
+    pub fn item(&self, item_ref: &str) -> Option<BookedItem> {
+        let r = self.ref_item(item_ref)?;
+        Some(BookedItem {
+            seq: r.item.seq,
+            amount: r.item.amount,
+            outcome: r.item.outcome.clone(),
+        })
     }
 
     /// Items the bank processed at acceptance, credited or failed (`credited() + failed()`).
@@ -404,17 +623,18 @@ impl Ledger {
     /// The items of the accepted batch `batch_no` in `seq` order, without personal data.
     pub fn items(&self, batch_no: &str) -> Option<Vec<BookedItem>> {
         let batch = self.bank_batch(batch_no)?;
-        Some(
-            batch
-                .items
-                .iter()
-                .map(|i| BookedItem {
-                    seq: i.seq,
-                    amount: i.amount,
-                    outcome: i.outcome.clone(),
-                })
-                .collect(),
-        )
+        let mut items: Vec<BookedItem> = batch
+            .items
+            .iter()
+            .map(|i| BookedItem {
+                seq: i.seq,
+                amount: i.amount,
+                outcome: i.outcome.clone(),
+            })
+            .collect();
+        // Bank C files items in the order they arrive.
+        items.sort_by_key(|i| i.seq);
+        Some(items)
     }
 }
 
@@ -505,5 +725,76 @@ mod tests {
         assert!(l.batch("B2").is_none());
         assert_eq!(l.items("B1").expect("items")[1].outcome, failed);
         assert!(!format!("{l:?}").contains("acct"));
+    }
+
+    fn ref_item(batch: &str, seq: u64, id: &str, amount: u64, outcome: ItemOutcome) -> RefItem {
+        RefItem {
+            batch_no: batch.into(),
+            item: item(seq, id, amount, outcome),
+            accept_date: "20250315".into(),
+            final_at: Instant::now(),
+            confirmed_at: format!("202503150930{seq:02}"),
+            bank_ref: format!("C20250315{seq:011}"),
+            late: seq == 2,
+        }
+    }
+
+    #[test]
+    fn one_item_payments_are_booked_once_per_reference_and_filed_by_batch() {
+        let l = Ledger::new(10);
+        let failed = ItemOutcome::Failed {
+            code: "76".into(),
+            reason: "name".into(),
+        };
+        // Arriving out of seq order, under one batch.
+        let s = l.settle_item("PO0000000002", |n| {
+            assert_eq!(n, 10);
+            ref_item("BN1", 2, "p2", 200, failed.clone())
+        });
+        assert_eq!(s, SettledItem::Accepted);
+        let snapshot = l.bank_batch("BN1").expect("BN1");
+        l.settle_item("PO0000000001", |_| {
+            ref_item("BN1", 1, "p1", 100, ItemOutcome::Credited)
+        });
+        // Same reference again, whatever it carries now: a duplicate, nothing booked.
+        assert_eq!(
+            l.settle_item("PO0000000001", |_| unreachable!(
+                "must not book a duplicate"
+            )),
+            SettledItem::Duplicate
+        );
+        // Another batch, the same person paid again under a new reference.
+        l.settle_item("PO0000000009", |_| {
+            ref_item("BN2", 1, "p1", 100, ItemOutcome::Credited)
+        });
+        assert_eq!(snapshot.items.len(), 1, "readers keep their snapshot");
+        assert_eq!(l.accepted_batches(), 2);
+        assert_eq!(l.batch_nos(), ["BN1", "BN2"]);
+        assert_eq!((l.items_paid(), l.credited(), l.failed()), (3, 2, 1));
+        assert_eq!((l.credited_amount(), l.failed_amount()), (200, 200));
+        assert_eq!(l.duplicate_submits(), 1);
+        assert_eq!(l.max_payments_per_id(), 2);
+        assert_eq!(l.late_results(), 1);
+        let items = l.items("BN1").expect("BN1");
+        assert_eq!(
+            items.iter().map(|i| i.seq).collect::<Vec<_>>(),
+            [1, 2],
+            "in seq order"
+        );
+        let s = l.batch("BN1").expect("BN1");
+        assert_eq!(
+            (s.bank_batch_id.as_str(), s.items, s.total_amount, s.failed),
+            ("BN1", 2, 300, 1)
+        );
+        assert_eq!(
+            l.item_refs(),
+            ["PO0000000001", "PO0000000002", "PO0000000009"]
+        );
+        assert_eq!(l.item("PO0000000002").expect("item").outcome, failed);
+        assert!(l.item("PO0000000003").is_none());
+        assert_eq!(
+            l.ref_item("PO0000000001").expect("ref").bank_ref,
+            "C2025031500000000001"
+        );
     }
 }
