@@ -265,6 +265,27 @@ pub struct Sms {
     pub password_file: Option<PathBuf>,
     /// Source address.
     pub service_number: String,
+    /// Notice templates by subsidy code (placeholders `{subsidy_name}` `{amount}` `{date}` `{last4}`
+    /// `{account_desc}`); the spec's default text otherwise.
+    #[serde(default)]
+    pub templates: std::collections::BTreeMap<String, String>,
+    /// Quiet hours, Beijing time, `HH:MM-HH:MM` (may wrap midnight): no notice is sent inside them.
+    #[serde(default)]
+    pub quiet_hours: Option<String>,
+    /// How long a notice whose submit answer was lost waits for a receipt before it is sent again
+    /// (default 10 minutes).
+    #[serde(default)]
+    pub unknown_grace: Option<DurationText>,
+    /// Parts per second the gateway paces itself to (default 100, the centre's limit).
+    #[serde(default)]
+    pub max_rate: Option<u32>,
+    /// Vendor TLV tag (0x1400..=0x3FFF) carrying the notice key on every part (drills with the
+    /// simulator); off by default.
+    #[serde(default)]
+    pub key_tlv: Option<u16>,
+    /// Our `enquire_link` period (default 30 s).
+    #[serde(default)]
+    pub enquire_link: Option<DurationText>,
 }
 
 /// `[events]`.

@@ -78,6 +78,63 @@ fn lookup_key(config: &Config) -> Result<LookupKey, StartError> {
     }
 }
 
+/// The SMPP session and sender settings from `[sms]`; the password from its file or variable.
+fn sms_setup(
+    s: &crate::config::Sms,
+) -> Result<(crate::sms::SmppConfig, crate::sms::sender::SenderConfig), StartError> {
+    let password = match (&s.password_env, &s.password_file) {
+        (Some(v), _) => std::env::var(v)
+            .map_err(|_| StartError::Config(format!("sms.password_env: {v} is not set")))?,
+        (None, Some(f)) => std::fs::read_to_string(f)
+            .map_err(|e| StartError::Config(format!("sms.password_file {}: {e}", f.display())))?
+            .trim_end_matches(['\r', '\n'])
+            .to_owned(),
+        (None, None) => {
+            return Err(StartError::Config(
+                "sms: password_env or password_file is required".into(),
+            ));
+        }
+    };
+    let mut smpp = crate::sms::SmppConfig::new(
+        s.endpoint.clone(),
+        s.system_id.clone(),
+        crate::sms::SmscPassword::new(password),
+        s.service_number.clone(),
+    );
+    if let Some(r) = s.max_rate {
+        smpp.max_rate_per_second = Some(r.max(1));
+    }
+    if let Some(t) = s.key_tlv {
+        if !(0x1400..=0x3FFF).contains(&t) {
+            return Err(StartError::Config(
+                "sms.key_tlv: a vendor tag 0x1400..=0x3FFF".into(),
+            ));
+        }
+        smpp.key_tlv = Some(t);
+    }
+    if let Some(d) = s.enquire_link {
+        smpp.enquire_link_interval = d.0;
+        smpp.dead_after = d.0 * 2;
+    }
+    let templates =
+        crate::sms::notice::Templates::new(s.templates.clone()).map_err(StartError::Config)?;
+    let quiet = s
+        .quiet_hours
+        .as_deref()
+        .map(crate::sms::sender::parse_quiet)
+        .transpose()
+        .map_err(|e| StartError::Config(format!("sms.quiet_hours: {e}")))?;
+    let sender = crate::sms::sender::SenderConfig {
+        templates,
+        quiet,
+        unknown_grace: s
+            .unknown_grace
+            .map_or(std::time::Duration::from_secs(600), |d| d.0),
+        batch: 20,
+    };
+    Ok((smpp, sender))
+}
+
 /// Starts a gateway with `config` and `clock`.
 pub async fn start(config: Config, clock: SharedClock) -> Result<Running, StartError> {
     install_crypto();
@@ -117,6 +174,10 @@ pub async fn start(config: Config, clock: SharedClock) -> Result<Running, StartE
             "sends interrupted by the last stop will be resolved by asking the banks"
         );
     }
+    let sms = match &config.sms {
+        Some(s) => Some(sms_setup(s)?),
+        None => None,
+    };
     let tokens = Arc::new(Tokens::from_config(&config.tokens));
     let listen = config.server.listen.clone();
     let app = Arc::new(App {
@@ -136,6 +197,16 @@ pub async fn start(config: Config, clock: SharedClock) -> Result<Running, StartE
         tasks.spawn(worker::run(app.clone(), bank.clone(), stop.child_token()));
     }
     tasks.spawn(crate::sla::evaluator::run(app.clone(), stop.child_token()));
+    if let Some((smpp, sender)) = sms {
+        let (handle, receipts) = crate::sms::SmppClient::start(smpp);
+        tasks.spawn(crate::sms::sender::run(
+            app.clone(),
+            handle,
+            receipts,
+            sender,
+            stop.child_token(),
+        ));
+    }
     if let Some(url) = app.config.events.callback_url.clone() {
         tasks.spawn(crate::events::run(app.clone(), url, stop.child_token()));
     }

@@ -73,3 +73,9 @@ pub fn bank_bad_reply(bank: &str, kind: &'static str) {
     metrics::counter!("gateway_bank_bad_replies_total", "bank" => bank.to_owned(), "kind" => kind)
         .increment(1);
 }
+
+/// SMS notices by outcome: `sent` (every part accepted), `delivered` / `undelivered` (receipts),
+/// `failed` (refused, no mobile number), `throttled` (the centre asked us to slow down).
+pub fn sms(outcome: &'static str, n: u64) {
+    metrics::counter!("gateway_sms_notices_total", "outcome" => outcome).increment(n);
+}
