@@ -240,3 +240,36 @@ pub async fn count_rows(db: &Path, table: &str) -> i64 {
     pool.close().await;
     n
 }
+
+pub const BANK_B: &str = "103241000018";
+pub const BANK_C: &str = "403241000011";
+/// The MAC test key of bank C's spec.
+pub const BANK_C_TEST_KEY: &str = "0123456789ABCDEFFEDCBA9876543210";
+
+/// A bank C simulator with `tune` applied (results final after 800 ms).
+pub async fn bank_c(tune: impl FnOnce(&mut simulators::Iso8583SimConfig)) -> SimHandle {
+    let profile = bank_profiles::builtin().expect("profiles")[BANK_C].clone();
+    let mut cfg = simulators::Iso8583SimConfig::new(profile);
+    cfg.processing = Duration::from_millis(800);
+    tune(&mut cfg);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    simulators::Iso8583Sim::start(cfg, listener).expect("simulator")
+}
+
+/// Adds bank C at `addr` to `cfg`, its MAC key in a file under `dir`.
+pub fn with_bank_c(cfg: &mut Config, addr: &str, dir: &Path) {
+    let key = dir.join("bank-c.key");
+    std::fs::write(&key, format!("{BANK_C_TEST_KEY}\n")).expect("key file");
+    cfg.banks.insert(
+        BANK_C.into(),
+        config::Bank {
+            endpoint: addr.into(),
+            mac_key_file: Some(key),
+            poll_interval: Some(DurationText(Duration::from_millis(500))),
+            request_timeout: Some(DurationText(Duration::from_secs(2))),
+            ..Default::default()
+        },
+    );
+}
