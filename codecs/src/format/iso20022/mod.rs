@@ -4,7 +4,8 @@
 //! official schemas (copies in `../shared/data/xsd/`). The documents are UTF-8, namespace-qualified:
 //!
 //! ```text
-//! pain.001.001.09  (gateway -> bank, written by pain001::Pain001Writer, streaming)
+//! pain.001.001.09  (gateway -> bank, written by pain001::Pain001Writer, read by pain001::Pain001Reader
+//!                   (bank B's simulator, `gateway codec decode`), both streaming)
 //! Document xmlns=urn:iso:std:iso:20022:tech:xsd:pain.001.001.09
 //! └─ CstmrCdtTrfInitn
 //!    ├─ GrpHdr    MsgId CreDtTm NbOfTxs CtrlSum InitgPty/Nm
@@ -24,7 +25,7 @@
 //! Element order follows the XSD sequences exactly; every written value is checked against its XSD
 //! type first ([`text::InvalidValue`] names the field and element that cannot be carried). Amounts are
 //! integer fen written as yuan with two decimals ([`amount`]); times are Beijing time ([`datetime`]).
-//! Golden documents: `bank-profiles/fixtures/103241000018/`.
+//! Golden documents, checked both ways: `bank-profiles/fixtures/103241000018/`.
 use std::io;
 
 pub mod amount;
