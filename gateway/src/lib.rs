@@ -21,4 +21,5 @@ pub mod results;
 pub mod roster;
 pub mod server;
 pub mod sla;
+pub mod sms;
 pub mod store;

@@ -22,6 +22,7 @@ pub mod faults;
 pub mod fixed_width;
 pub mod iso8583;
 pub mod ledger;
+pub mod smsc;
 
 pub use fixed_width::{FixedWidthSim, FixedWidthSimConfig, SimHandle};
 pub use iso8583::{Iso8583Sim, Iso8583SimConfig};
