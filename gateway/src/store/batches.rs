@@ -118,7 +118,7 @@ impl Store {
     /// Item counts by status and amounts of a batch.
     pub async fn batch_counts(&self, batch_id: &str) -> StoreResult<BatchCounts> {
         let rows = sqlx::query(
-            "select status, count(*) as n, coalesce(sum(amount_fen), 0) as amount from items \
+            "select status, count(*) as n, cast(coalesce(sum(amount_fen), 0) as bigint) as amount from items \
              where batch_id = $1 group by status",
         )
         .bind(batch_id)

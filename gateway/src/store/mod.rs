@@ -2,8 +2,13 @@
 //!
 //! One codebase for SQLite (the embedded default) and PostgreSQL: queries are written once, in the
 //! portable subset (`$n` parameters, integer times and money, 0/1 flags) over sqlx's `Any` driver; only
-//! DDL (migrations) and work claiming differ per backend. Write transactions on SQLite begin
-//! `IMMEDIATE`, so a transaction never fails half-way on a lock upgrade.
+//! DDL (migrations: `migrations/sqlite/` and `migrations/postgres/`, same versions) and work claiming
+//! differ per backend. Write transactions on SQLite begin `IMMEDIATE`, so a transaction never fails
+//! half-way on a lock upgrade.
+//!
+//! Portable-subset rules the queries keep: every integer column is `bigint` on PostgreSQL (the `Any`
+//! driver decodes `i64`); `sum()` is cast to `bigint` (PostgreSQL sums `bigint` into `numeric`, which
+//! `Any` cannot decode); flags are compared with 0/1, never `true`; no SQLite-only functions.
 mod attempts;
 mod batches;
 mod handling;
@@ -129,9 +134,9 @@ impl Store {
         match self.backend {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
             Backend::Postgres => {
-                return Err(StoreError::Url(
-                    "postgres (the PostgreSQL backend is not built yet)".into(),
-                ));
+                sqlx::migrate!("migrations/postgres")
+                    .run(&self.pool)
+                    .await?
             }
         }
         Ok(())
@@ -214,5 +219,49 @@ mod tests {
         assert_eq!(placeholders(Backend::Postgres, 2, 2), "($1,$2),($3,$4)");
         assert_eq!(in_list(Backend::Postgres, 3), "$1,$2,$3");
         assert_eq!(in_list(Backend::Sqlite, 2), "?,?");
+    }
+
+    fn migration_names(backend: &str) -> Vec<String> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(backend);
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .expect("migrations folder")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Both backends are migrated through the same versions: a migration added for one needs its twin.
+    #[test]
+    fn migration_sets_are_in_step() {
+        let sqlite = migration_names("sqlite");
+        assert!(!sqlite.is_empty());
+        assert_eq!(sqlite, migration_names("postgres"));
+    }
+
+    /// PostgreSQL DDL keeps to `bigint` (the `Any` driver decodes `i64` from it) and identities.
+    #[test]
+    fn postgres_ddl_has_no_sqlite_types() {
+        for name in migration_names("postgres") {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations/postgres")
+                .join(&name);
+            let text = std::fs::read_to_string(path).expect("migration");
+            for line in text.lines() {
+                let code = line.split("--").next().unwrap_or("").to_lowercase();
+                for word in [
+                    "integer",
+                    "autoincrement",
+                    " int ",
+                    " int,",
+                    "boolean",
+                    " real",
+                ] {
+                    assert!(!code.contains(word), "{name}: `{word}` in `{line}`");
+                }
+            }
+        }
     }
 }

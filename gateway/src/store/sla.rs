@@ -146,8 +146,8 @@ impl Store {
     ) -> StoreResult<Vec<AccountFeedback>> {
         let rows = sqlx::query(
             "select coalesce(result_bank_code, account_bank_code) as bank, count(*) as n, \
-             sum(case when confirmed_at is not null and confirmed_at <= $2 then 1 else 0 end) as on_time, \
-             sum(case when confirmed_at is null then 1 else 0 end) as unconfirmed, max(confirmed_at) as last_at \
+             cast(sum(case when confirmed_at is not null and confirmed_at <= $2 then 1 else 0 end) as bigint) as on_time, \
+             cast(sum(case when confirmed_at is null then 1 else 0 end) as bigint) as unconfirmed, max(confirmed_at) as last_at \
              from items where batch_id = $1 and status in ('succeeded', 'failed', 'review', 'corrected', 'returned') \
              group by coalesce(result_bank_code, account_bank_code) order by 1",
         )
@@ -280,9 +280,9 @@ impl Store {
             Default::default();
         let rows = sqlx::query(
             "select b.payout_bank as bank, b.department_code as dept, count(*) as n, \
-             sum(case when exists (select 1 from strikes s where s.query_id = q.query_id and s.bank_code = b.payout_bank \
+             cast(sum(case when exists (select 1 from strikes s where s.query_id = q.query_id and s.bank_code = b.payout_bank \
              and s.supersedes is null and s.strike_id not in (select supersedes from strikes where supersedes is not null)) \
-             then 1 else 0 end) as struck \
+             then 1 else 0 end) as bigint) as struck \
              from queries q join batches b on b.batch_id = q.batch_id where q.due_at >= $1 and q.due_at < $2 \
              group by b.payout_bank, b.department_code",
         )
@@ -609,10 +609,10 @@ impl Store {
     /// Credited amounts grouped by payout bank (`by_subsidy = false`) or subsidy name.
     pub async fn payouts(&self, by_subsidy: bool) -> StoreResult<Vec<(String, i64, i64)>> {
         let sql = if by_subsidy {
-            "select b.subsidy_name as k, count(*) as n, coalesce(sum(i.amount_fen), 0) as amount from items i \
+            "select b.subsidy_name as k, count(*) as n, cast(coalesce(sum(i.amount_fen), 0) as bigint) as amount from items i \
              join batches b on b.batch_id = i.batch_id where i.status = 'succeeded' group by b.subsidy_name order by 3 desc"
         } else {
-            "select b.payout_bank as k, count(*) as n, coalesce(sum(i.amount_fen), 0) as amount from items i \
+            "select b.payout_bank as k, count(*) as n, cast(coalesce(sum(i.amount_fen), 0) as bigint) as amount from items i \
              join batches b on b.batch_id = i.batch_id where i.status = 'succeeded' group by b.payout_bank order by 3 desc"
         };
         let rows = sqlx::query(sql).fetch_all(self.pool()).await?;
