@@ -2,6 +2,9 @@
 //! causes them; this worker POSTs them, oldest first, to `[events] callback_url` with the header
 //! `Idempotency-Key: <event_id>`, retrying with backoff until a 2xx. Delivery survives restarts (the
 //! outbox row says what is delivered); the platform drops repeats by the key.
+//!
+//! When several instances share the store, one delivers at a time (a named lease, taken over when its
+//! holder stops renewing it): events go out in order, which two deliverers could not keep.
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +14,11 @@ use tracing::{info, warn};
 
 use crate::app::App;
 use crate::clock::rfc3339;
-use crate::store::EventRow;
+use crate::store::{EventRow, NamedLease};
+
+/// The lease of the outbox delivery, and how long it is taken for.
+const LEASE: &str = "outbox-delivery";
+const LEASE_MS: i64 = 90_000;
 
 /// The JSON of an event, as `GET /v1/events` shows it and the callback receives it.
 pub fn event_json(e: &EventRow) -> Value {
@@ -41,12 +48,29 @@ pub async fn run(app: Arc<App>, url: String, stop: CancellationToken) {
         }
     };
     info!(%url, "event delivery started");
+    let mut lease = NamedLease::new(LEASE, &app.node_id, LEASE_MS);
     loop {
         let now = app.clock.now_ms();
         let mut idle = true;
-        match app.store.undelivered_events(now, 100).await {
+        let held = match lease.hold(&app.store, now).await {
+            Ok(held) => held,
+            Err(e) => {
+                warn!(error = %e, "taking the outbox lease failed");
+                false
+            }
+        };
+        let due = if held {
+            app.store.undelivered_events(now, 100).await
+        } else {
+            Ok(Vec::new())
+        };
+        match due {
             Ok(batch) => {
                 for (e, attempts) in batch {
+                    // Each POST may take its whole timeout: stop when the lease is no longer ours.
+                    if !matches!(lease.hold(&app.store, app.clock.now_ms()).await, Ok(true)) {
+                        break;
+                    }
                     idle = false;
                     let sent = http
                         .post(&url)
@@ -84,5 +108,8 @@ pub async fn run(app: Arc<App>, url: String, stop: CancellationToken) {
             _ = stop.cancelled() => break,
             _ = tokio::time::sleep(pause) => {}
         }
+    }
+    if let Err(e) = lease.release(&app.store).await {
+        warn!(error = %e, "giving the outbox lease up failed");
     }
 }

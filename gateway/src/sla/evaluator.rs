@@ -15,7 +15,7 @@ use crate::clock::{SHANGHAI, day_start_ms, from_ms, parse_date, rfc3339};
 use crate::domain::ids;
 use crate::intake::rules::{Violation, codes};
 use crate::intake::warning_event;
-use crate::store::{EvaluationPhase, EventRow, NewStrike, QueryDue, StoreError};
+use crate::store::{EvaluationPhase, EventRow, NamedLease, NewStrike, QueryDue, StoreError};
 
 /// How often the evaluator looks.
 const TICK: Duration = Duration::from_millis(500);
@@ -41,16 +41,32 @@ fn event(
     }
 }
 
-/// Runs until `stop`.
+/// The evaluator's lease when several instances share the store, and how long it is taken for.
+const LEASE: &str = "sla-evaluator";
+const LEASE_MS: i64 = 60_000;
+
+/// Runs until `stop`. When several instances share the store, one evaluates at a time (a named
+/// lease): every evaluation is once-only by itself, but a strike's count in the year, and the rating
+/// events at the third one, are only right when evaluations do not run side by side.
 pub async fn run(app: Arc<App>, stop: CancellationToken) {
+    let mut lease = NamedLease::new(LEASE, &app.node_id, LEASE_MS);
     loop {
-        if let Err(e) = evaluate_once(&app).await {
-            warn!(error = %e, "SLA evaluation failed; will retry");
+        match lease.hold(&app.store, app.clock.now_ms()).await {
+            Ok(true) => {
+                if let Err(e) = evaluate_once(&app).await {
+                    warn!(error = %e, "SLA evaluation failed; will retry");
+                }
+            }
+            Ok(false) => {}
+            Err(e) => warn!(error = %e, "taking the SLA evaluator's lease failed; will retry"),
         }
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = tokio::time::sleep(TICK) => {}
         }
+    }
+    if let Err(e) = lease.release(&app.store).await {
+        warn!(error = %e, "giving the SLA evaluator's lease up failed");
     }
 }
 

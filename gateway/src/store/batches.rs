@@ -162,8 +162,14 @@ impl Store {
     }
 
     /// Starts taking in a roster: the batch row is written with zero counts, fixed by [`IntakeTx::finish`].
+    /// Intakes take turns (the `intakes` counter row stays locked until this one commits or aborts), so
+    /// [`IntakeTx::claimed`] sees the claims of every roster taken in before: SQLite's single writer
+    /// gives that by itself, several PostgreSQL connections need the lock.
     pub async fn begin_intake(&self, b: &NewBatch) -> StoreResult<IntakeTx> {
         let mut tx = self.begin_write().await?;
+        sqlx::query("update counters set value = value + 1 where name = 'intakes'")
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "insert into batches (batch_id, batch_no, body_hash, parent_batch_id, department_code, region_code, \
              subsidy_code, subsidy_name, budget_year, period, indicator_no, payout_bank, payer_account_no, \

@@ -19,15 +19,33 @@ fn event_from_row(r: &sqlx::any::AnyRow) -> StoreResult<EventRow> {
     })
 }
 
+/// Writes events in the caller's transaction, numbered from the `event_no` counter. Updating the
+/// counter locks its row until the transaction ends, so event-writing transactions take turns from
+/// here to their commit and numbers are handed out in commit order: a reader paging by `event_no`
+/// never passes over an event that becomes visible later with a smaller number (with an identity
+/// column alone, PostgreSQL hands numbers out in insert order, and commits come in any order). Call
+/// it last in the transaction, to hold the row briefly.
 pub(crate) async fn insert_events(
     tx: &mut Transaction<'static, Any>,
     events: &[EventRow],
 ) -> StoreResult<()> {
-    for e in events {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let n = i64::try_from(events.len()).unwrap_or(i64::MAX);
+    let last: i64 = sqlx::query(
+        "update counters set value = value + $1 where name = 'event_no' returning value",
+    )
+    .bind(n)
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get("value")?;
+    for (event_no, e) in (last - n + 1..).zip(events) {
         sqlx::query(
-            "insert into events (event_id, type, at, batch_id, seq, bank_code, code, data) \
-             values ($1,$2,$3,$4,$5,$6,$7,$8)",
+            "insert into events (event_no, event_id, type, at, batch_id, seq, bank_code, code, data) \
+             values ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
         )
+        .bind(event_no)
         .bind(&e.event_id)
         .bind(&e.kind)
         .bind(e.at)

@@ -4,7 +4,10 @@
 //! portable subset (`$n` parameters, integer times and money, 0/1 flags) over sqlx's `Any` driver; only
 //! DDL (migrations: `migrations/sqlite/` and `migrations/postgres/`, same versions) and work claiming
 //! differ per backend. Write transactions on SQLite begin `IMMEDIATE`, so a transaction never fails
-//! half-way on a lock upgrade.
+//! half-way on a lock upgrade, and SQLite has one writer at a time: a claim is a plain
+//! `update ... returning`. On PostgreSQL several gateways may share the database, so a claim also
+//! locks the rows it takes and skips rows another transaction is claiming
+//! ([`Store::skip_locked`]).
 //!
 //! Portable-subset rules the queries keep: every integer column is `bigint` on PostgreSQL (the `Any`
 //! driver decodes `i64`); `sum()` is cast to `bigint` (PostgreSQL sums `bigint` into `numeric`, which
@@ -12,12 +15,14 @@
 mod attempts;
 mod batches;
 mod handling;
+mod leases;
 mod misc;
 mod notices;
 mod parts;
 mod sla;
 pub use attempts::{Attempt, BankItem};
 pub use batches::IntakeTx;
+pub use leases::NamedLease;
 pub use notices::{NoticeJob, NoticeRow};
 pub use parts::{Claim, FinalInfo};
 pub use sla::{
@@ -159,6 +164,16 @@ impl Store {
             Backend::Postgres => self.pool.begin().await?,
         };
         Ok(tx)
+    }
+
+    /// The locking clause of the sub-select that picks the rows a claim takes: on PostgreSQL the rows
+    /// are locked, and rows another instance is claiming at that moment are skipped (not waited for,
+    /// not taken twice); SQLite has one writer at a time and needs none.
+    pub(crate) fn skip_locked(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " for update skip locked",
+        }
     }
 
     /// Whether the store answers.

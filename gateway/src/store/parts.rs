@@ -48,6 +48,21 @@ fn part_from_row(r: &AnyRow) -> StoreResult<PartRow> {
     })
 }
 
+/// Locks the batch row until the transaction ends. The parts of a batch may be worked on by several
+/// instances at once; "was this the batch's last open part?" is only answered right when the
+/// transactions asking it for one batch take turns (each then sees what the previous one committed).
+/// SQLite has one writer at a time anyway.
+async fn lock_batch(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    batch_id: &str,
+) -> StoreResult<()> {
+    sqlx::query("update batches set sent_at = sent_at where batch_id = $1")
+        .bind(batch_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 impl Store {
     /// Claims up to `limit` parts of `bank` for `owner` until `lease_until`.
     pub async fn claim_parts(
@@ -74,10 +89,19 @@ impl Store {
                 "state = 'accepted' and next_at <= $4 and (lease_until is null or lease_until < $4)",
             ),
         };
+        // `picked` chooses the parts; on PostgreSQL it locks them and skips parts another instance is
+        // claiming right now, so two instances never take the same part. It is a materialized CTE, run
+        // once: as a plain `in (sub-select)` PostgreSQL may run it again for each row it updates, and
+        // each run, skipping the rows this very statement has just changed, picks further parts (a
+        // claim of 4 took all 60 parts in tests/postgres_store.rs). The filter is checked again on each row as the update
+        // finds it (PostgreSQL re-reads a row another transaction changed meanwhile), so a part
+        // claimed and committed in between is not taken.
         let sql = format!(
-            "update parts set {set}, lease_owner = $1, lease_until = $2 where part_id in \
-             (select part_id from parts where bank_code = $3 and {filter} order by next_at, part_no limit $5) \
-             returning {PART_COLS}"
+            "with picked as materialized (select part_id from parts where bank_code = $3 and {filter} \
+             order by next_at, part_no limit $5{lock}) \
+             update parts set {set}, lease_owner = $1, lease_until = $2 \
+             where part_id in (select part_id from picked) and {filter} returning {PART_COLS}",
+            lock = self.skip_locked(),
         );
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -183,6 +207,7 @@ impl Store {
         events: &mut Vec<EventRow>,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
+        lock_batch(&mut tx, &part.batch_id).await?;
         sqlx::query(
             "update parts set state = 'accepted', bank_batch_id = coalesce($1, bank_batch_id), accepted_at = $2, \
              next_at = $3, lease_owner = null, lease_until = null, last_error = null where part_id = $4",
@@ -367,6 +392,7 @@ impl Store {
         final_events: impl FnOnce(&FinalInfo) -> Vec<EventRow>,
     ) -> StoreResult<Option<FinalInfo>> {
         let mut tx = self.begin_write().await?;
+        lock_batch(&mut tx, &part.batch_id).await?;
         sqlx::query(
             "update parts set state = 'final', final_at = $1, lease_owner = null, lease_until = null \
              where part_id = $2 and state = 'accepted'",
