@@ -2,6 +2,8 @@
 //! a temp folder, the bank simulators on loopback, rosters from `shared/tools/gen_roster.py`.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
