@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Seed corpus of the fuzz targets, cut from the golden fixtures of bank-profiles/fixtures/.
+"""Seed corpus of the fuzz targets, cut from the golden fixtures of bank-profiles/fixtures/ (and the
+SMPP PDUs of codecs/tests/fixtures/smpp/).
 
     python3 fuzz/make_corpus.py          # (re)writes fuzz/corpus/<target>/seed-*
     python3 fuzz/make_corpus.py --check  # exit 1 and list the seeds that would change
@@ -14,11 +15,20 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIX = os.path.join(HERE, "..", "bank-profiles", "fixtures")
 A, B, C = (os.path.join(FIX, b) for b in ("402241000015", "103241000018", "403241000011"))
+SMPP = os.path.join(HERE, "..", "codecs", "tests", "fixtures", "smpp")
+RECEIPT = (b"id:0000000001 sub:001 dlvrd:001 submit date:2503051200 done date:2503051201 "
+           b"stat:DELIVRD err:000 text:Hello")
 
 
 def read(path):
     with open(path, "rb") as f:
         return f.read()
+
+
+def hexfile(path):
+    """An annotated golden PDU (codecs/tests/fixtures/smpp): hex, `#` comments."""
+    with open(path) as f:
+        return bytes.fromhex("".join(line.split("#")[0].strip() for line in f))
 
 
 def case(path):
@@ -53,6 +63,14 @@ def seeds():
                 s["iso8583_tlv"]["%s_f%d" % (case(p), f["number"])] = tlv(f["tags"])
     s["iso8583_tlv"]["spec_example"] = "NM004张三IT0011ID01822012219800101123X".encode("gbk")
     s["pain002_read"] = {case(p): read(p) for p in sorted(glob.glob(os.path.join(B, "*.xml")))}
+    smpp = sorted(glob.glob(os.path.join(SMPP, "*.hex")))
+    s["smpp_frame"] = {case(p): hexfile(p) for p in smpp}
+    s["smpp_frame"]["all_pdus"] = b"".join(hexfile(p) for p in smpp)
+    s["smpp_receipt"] = {
+        "appendix_b": RECEIPT,
+        "lenient": b"Stat:UNDELIV ID:ab-12 Done Date:240229235959  err:C01 Submit date:2402292359",
+        "text_with_labels": b"id:1 stat:DELIVRD text:stat:REJECTD id:2",
+    }
     return s
 
 

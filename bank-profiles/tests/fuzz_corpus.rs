@@ -17,6 +17,8 @@ const TARGETS: &[(&str, Target)] = &[
     ("pain002_read", targets::pain002_read),
     ("framing_ascii_len", targets::framing_ascii_len),
     ("framing_u16_len", targets::framing_u16_len),
+    ("smpp_frame", targets::smpp_frame),
+    ("smpp_receipt", targets::smpp_receipt),
 ];
 
 fn corpus() -> std::path::PathBuf {

@@ -15,6 +15,9 @@ use bytes::BytesMut;
 use codecs::format::fixed_width::messages::Layouts;
 use codecs::format::iso8583::{self, MessageSpec, Tlv};
 use codecs::format::iso20022::pain002;
+use codecs::format::smpp::frame::to_octets;
+use codecs::format::smpp::rusmpp::Command;
+use codecs::format::smpp::{Inbound, ReceiptError, ReceiptText, SmppCodec, pdu, text};
 use codecs::framing::{AsciiLenCodec, U16LenCodec};
 use codecs::mac::{MacAlg, MacKey};
 use tokio_util::codec::Decoder;
@@ -121,4 +124,49 @@ pub fn framing_ascii_len(data: &[u8]) {
 /// Bank C's 2-byte length framing.
 pub fn framing_u16_len(data: &[u8]) {
     frames(bank_c().1, data);
+}
+
+/// SMPP: a stream cut into PDUs by the shared codec (what the gateway and the simulated SMS centre
+/// read), every readable PDU through the readers both sides use (fields, UDH, UCS-2 text, the
+/// Appendix B receipt, TLVs) and written again.
+pub fn smpp_frame(data: &[u8]) {
+    let mut codec = SmppCodec::new(4096);
+    let mut buf = BytesMut::from(data);
+    // Each PDU consumes at least its 16-octet header: the loop ends.
+    while let Ok(Some(frame)) = codec.decode(&mut buf) {
+        if let Inbound::Pdu(cmd) = frame {
+            smpp_pdu(&cmd);
+        }
+    }
+    let _ = codec.decode_eof(&mut buf);
+}
+
+fn smpp_pdu(cmd: &Command) {
+    for sm in [pdu::read_submit_sm(cmd), pdu::read_deliver_sm(cmd)]
+        .into_iter()
+        .flatten()
+    {
+        if let Ok((_, ud)) = text::read_udh(sm.esm_class, &sm.short_message) {
+            let _ = text::decode_ucs2(ud);
+        }
+        let _ = ReceiptText::parse(&sm.short_message);
+        let _ = sm.tlv_c_string(pdu::tag::RECEIPTED_MESSAGE_ID);
+        let _ = format!("{sm:?}");
+    }
+    let _ = pdu::read_submit_sm_resp(cmd);
+    let _ = pdu::read_bind_transceiver(cmd);
+    let _ = to_octets(cmd);
+}
+
+/// An Appendix B delivery receipt text, and the reader's own writing of what it read: read again, it
+/// gives the same receipt (unless the writing outgrew the read limit: invalid UTF-8 in `text:` becomes
+/// U+FFFD, three octets for one).
+pub fn smpp_receipt(data: &[u8]) {
+    if let Ok(r) = ReceiptText::parse(data) {
+        match ReceiptText::parse(r.to_text().as_bytes()) {
+            Ok(again) => assert!(again == r, "a receipt read, written and read again changed"),
+            Err(ReceiptError::TooLong { .. }) => {}
+            Err(e) => panic!("a receipt read must read again once written: {e}"),
+        }
+    }
 }

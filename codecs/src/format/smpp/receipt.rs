@@ -379,21 +379,31 @@ impl ReceiptText {
         })
     }
 
-    /// The receipt as Appendix B writes it (what the simulator sends): every field, `sub`/`dlvrd`
-    /// as three digits, `err` as given or `000`, `text:` last.
+    /// The receipt as Appendix B writes it (what the simulator sends): the fields in the appendix's
+    /// order, `sub`/`dlvrd` as at least three digits, fields that are `None` left out, `text:` last
+    /// when there is one. What [`ReceiptText::parse`] reads from it is `self` again.
     pub fn to_text(&self) -> String {
-        let date = |d: &Option<SmscTime>| d.map(|d| d.to_digits()).unwrap_or_default();
-        format!(
-            "id:{} sub:{:03} dlvrd:{:03} submit date:{} done date:{} stat:{} err:{} text:{}",
-            self.id,
-            self.sub.unwrap_or(1),
-            self.dlvrd.unwrap_or(0),
-            date(&self.submit_date),
-            date(&self.done_date),
-            self.stat,
-            self.err.as_deref().unwrap_or("000"),
-            self.text.as_deref().unwrap_or(""),
-        )
+        let mut out = format!("id:{}", self.id);
+        if let Some(n) = self.sub {
+            out.push_str(&format!(" sub:{n:03}"));
+        }
+        if let Some(n) = self.dlvrd {
+            out.push_str(&format!(" dlvrd:{n:03}"));
+        }
+        if let Some(d) = self.submit_date {
+            out.push_str(&format!(" submit date:{}", d.to_digits()));
+        }
+        if let Some(d) = self.done_date {
+            out.push_str(&format!(" done date:{}", d.to_digits()));
+        }
+        out.push_str(&format!(" stat:{}", self.stat));
+        if let Some(e) = &self.err {
+            out.push_str(&format!(" err:{e}"));
+        }
+        if let Some(t) = &self.text {
+            out.push_str(&format!(" text:{t}"));
+        }
+        out
     }
 }
 
