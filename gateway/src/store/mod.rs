@@ -89,7 +89,9 @@ impl Store {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Backend::Postgres
         } else {
-            return Err(StoreError::Url(url.to_owned()));
+            // The scheme only: the rest of a URL may hold a password.
+            let scheme = url.split(':').next().unwrap_or_default();
+            return Err(StoreError::Url(format!("{scheme}:...")));
         };
         let url = match backend {
             Backend::Sqlite => {
