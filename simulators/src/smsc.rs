@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use codecs::format::smpp::pdu::{self, command_id, status};
-use codecs::format::smpp::rusmpp::{Command, Pdu};
+use codecs::format::smpp::rusmpp::Command;
 use codecs::format::smpp::text::{self, DATA_CODING_UCS2};
 use codecs::format::smpp::{Inbound, ReceiptText, SmppCodec, SmscTime, Stat};
 use futures::{SinkExt, StreamExt};
@@ -890,16 +890,6 @@ fn beijing_now() -> SmscTime {
         hour: t.hour(),
         minute: t.minute(),
         second: None,
-    }
-}
-
-/// A command's PDU kind, for logs.
-#[allow(dead_code)]
-fn kind(cmd: &Command) -> &'static str {
-    match cmd.pdu() {
-        Some(Pdu::SubmitSm(_)) => "submit_sm",
-        Some(Pdu::DeliverSm(_)) => "deliver_sm",
-        _ => "other",
     }
 }
 
