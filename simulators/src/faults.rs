@@ -38,7 +38,7 @@ pub struct Faults {
     /// Share of replies sent twice on the connection.
     pub duplicate_reply_permille: u32,
     /// Share of replies cut short: part of the frame is written, then the connection is closed (the
-    /// request was processed). Bank C only.
+    /// request was processed). Banks B (the HTTP head and half the body) and C.
     pub cut_reply_permille: u32,
     /// Share of replies sent with a wrong MAC (F128); replies without a MAC are left alone. Bank C only.
     pub bad_mac_reply_permille: u32,

@@ -20,9 +20,13 @@
 
 pub mod faults;
 pub mod fixed_width;
+pub mod iso20022;
 pub mod iso8583;
 pub mod ledger;
 pub mod smsc;
+pub mod tls;
 
 pub use fixed_width::{FixedWidthSim, FixedWidthSimConfig, SimHandle};
 pub use iso8583::{Iso8583Sim, Iso8583SimConfig};
+pub use iso20022::{Iso20022Sim, Iso20022SimConfig, Iso20022SimHandle, Iso20022Stats};
+pub use tls::{PkiFiles, TestPki, TlsError};
