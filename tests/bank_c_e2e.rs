@@ -8,14 +8,7 @@ use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roster_of_5000_through_bank_c_paid_exactly_once() {
-    let roster = gen_roster(&[
-        "--items",
-        "5000",
-        "--seed",
-        "23",
-        "--payout-bank",
-        BANK_C,
-    ]);
+    let roster = gen_roster(&["--items", "5000", "--seed", "23", "--payout-bank", BANK_C]);
     let dir = TempDir::new("e2e-c");
     let db = dir.0.join("gw.db");
     let sim = bank_c(|c| c.fail_permille = 40).await;
@@ -64,7 +57,10 @@ async fn roster_of_5000_through_bank_c_paid_exactly_once() {
         assert!(it["fail_reason"].is_string(), "{it}");
     }
     let ok = api.all_items(&batch_id, Some("succeeded")).await;
-    assert!(ok.iter().all(|it| it["confirmed_at"].is_string()), "CT read");
+    assert!(
+        ok.iter().all(|it| it["confirmed_at"].is_string()),
+        "CT read"
+    );
     assert_eq!(
         count_rows(&db, "item_attempts").await,
         5000,

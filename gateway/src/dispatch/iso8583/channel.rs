@@ -119,6 +119,9 @@ pub struct Channel {
     rr: AtomicUsize,
     stan: AtomicU32,
     conn_ids: AtomicU64,
+    /// After a failed connect or sign-on: no new attempt before this instant; the delay doubles
+    /// (100 ms .. 5 s) while failures go on, so a bank refusing connections is not hammered.
+    reconnect: StdMutex<(std::time::Instant, Duration)>,
 }
 
 impl std::fmt::Debug for Channel {
@@ -153,6 +156,7 @@ impl Channel {
             rr: AtomicUsize::new(0),
             stan: AtomicU32::new(0),
             conn_ids: AtomicU64::new(0),
+            reconnect: StdMutex::new((std::time::Instant::now(), Duration::ZERO)),
         }
     }
 
@@ -218,9 +222,13 @@ impl Channel {
         let start = self.rr.fetch_add(1, Ordering::Relaxed) % n;
         // A live connection with room first; else (re)connect the chosen slot.
         for i in 0..n {
-            let slot = self.slots[(start + i) % n].lock().await;
+            let mut slot = self.slots[(start + i) % n].lock().await;
+            // A closed connection leaves its slot, so its socket is really closed (the bank counts
+            // connections, and refuses a fifth).
+            if slot.as_ref().is_some_and(|c| c.closed.is_cancelled()) {
+                *slot = None;
+            }
             if let Some(c) = slot.as_ref()
-                && !c.closed.is_cancelled()
                 && c.window.available_permits() > 0
             {
                 return Ok(c.clone());
@@ -232,12 +240,40 @@ impl Channel {
         {
             return Ok(c.clone());
         }
+        *slot = None;
         let c = self.connect().await?;
         *slot = Some(c.clone());
         Ok(c)
     }
 
     async fn connect(&self) -> Result<Arc<Conn>, CallError> {
+        {
+            let r = self
+                .reconnect
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if std::time::Instant::now() < r.0 {
+                return Err(CallError::NotSent(
+                    "waiting before connecting again after a failure".into(),
+                ));
+            }
+        }
+        let result = self.connect_now().await;
+        let mut r = self
+            .reconnect
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match &result {
+            Ok(_) => *r = (std::time::Instant::now(), Duration::ZERO),
+            Err(_) => {
+                let delay = (r.1 * 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
+                *r = (std::time::Instant::now() + delay, delay);
+            }
+        }
+        result
+    }
+
+    async fn connect_now(&self) -> Result<Arc<Conn>, CallError> {
         let stream = tokio::time::timeout(
             self.cfg.connect_timeout,
             TcpStream::connect(&self.cfg.endpoint),
@@ -380,8 +416,13 @@ async fn read_loop(
         };
         let bytes = match frame {
             Some(Ok(b)) => b,
+            Some(Err(codecs::framing::FramingError::Io(e))) => {
+                debug!(bank = %bank, conn = conn.id, error = %e, "connection lost");
+                break;
+            }
             Some(Err(e)) => {
                 warn!(bank = %bank, conn = conn.id, error = %e, "unreadable framing: closing the connection");
+                metrics::bank_bad_reply(&bank, "unreadable");
                 break;
             }
             None => {

@@ -824,6 +824,7 @@ pub async fn poll(
     }
     let now = app.clock.now_ms();
     let done = results.len() == waiting.len();
+    tracing::debug!(bank = %bank.code, part = %part.part_id, waiting = waiting.len(), finals = results.len(), trouble = ?trouble, "poll round");
     apply_final_items(app, bank, &part, &results, now, done).await?;
     if done {
         return Ok(());
