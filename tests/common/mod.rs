@@ -275,3 +275,57 @@ pub fn with_bank_c(cfg: &mut Config, addr: &str, dir: &Path) {
         },
     );
 }
+
+/// A bank B simulator (HTTPS, mutual TLS, validating every document against the pain.001 XSD) with
+/// `tune` applied; results final after 800 ms.
+pub async fn bank_b(
+    tune: impl FnOnce(&mut simulators::Iso20022SimConfig),
+) -> simulators::Iso20022SimHandle {
+    let profile = bank_profiles::builtin().expect("profiles")[BANK_B].clone();
+    let mut cfg = simulators::Iso20022SimConfig::new(profile);
+    cfg.processing = Duration::from_millis(800);
+    cfg.xsd = Some(shared().join("data/xsd/pain.001.001.09.xsd"));
+    tune(&mut cfg);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    simulators::Iso20022Sim::start(cfg, listener)
+        .await
+        .expect("simulator")
+}
+
+/// Adds bank B to `cfg`: its endpoint, and the CA and client certificate of `pki` written under `dir`.
+pub fn with_bank_b(cfg: &mut Config, addr: &str, pki: &simulators::TestPki, dir: &Path) {
+    let files = pki.write_to(&dir.join("pki-b")).expect("PEM files");
+    cfg.banks.insert(
+        BANK_B.into(),
+        config::Bank {
+            endpoint: format!("https://{addr}"),
+            ca: Some(files.ca),
+            client_cert: Some(files.client_cert),
+            client_key: Some(files.client_key),
+            poll_interval: Some(DurationText(Duration::from_millis(500))),
+            ..Default::default()
+        },
+    );
+}
+
+/// The text columns of the first row `sql` selects from the SQLite store at `db` (`None` when no row).
+pub async fn query_texts(db: &Path, sql: &str) -> Option<Vec<Option<String>>> {
+    use sqlx::{Column, Row};
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .expect("open db");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_optional(&pool)
+        .await
+        .expect("query");
+    let out = row.map(|r| {
+        (0..r.columns().len())
+            .map(|i| r.try_get::<Option<String>, _>(i).expect("text"))
+            .collect()
+    });
+    pool.close().await;
+    out
+}

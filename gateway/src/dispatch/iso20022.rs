@@ -94,6 +94,26 @@ fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// Whether an error is the bank refusing the TLS handshake with an alert. With TLS 1.3 the client
+/// learns that its certificate was refused only after it has written its request into the connection;
+/// the bank never read it (the handshake failed), so nothing was sent in any sense that matters.
+fn refused_handshake(text: &str) -> bool {
+    const ALERTS: &[&str] = &[
+        "UnknownCA",
+        "BadCertificate",
+        "CertificateRequired",
+        "CertificateUnknown",
+        "CertificateRevoked",
+        "CertificateExpired",
+        "UnsupportedCertificate",
+        "AccessDenied",
+        "HandshakeFailure",
+        "DecryptError",
+    ];
+    text.contains("received fatal alert")
+        && ALERTS.iter().any(|a| text.contains(&format!("alert: {a}")))
+}
+
 fn tls_config(settings: &config::Bank) -> Result<rustls::ClientConfig, String> {
     let ca = settings
         .ca
@@ -165,7 +185,11 @@ impl Iso20022Link {
             .http1_only()
             .no_proxy()
             .connect_timeout(t.connect_timeout.0)
-            .timeout(t.request_timeout.0)
+            .timeout(
+                settings
+                    .request_timeout
+                    .map_or(t.request_timeout.0, |d| d.0),
+            )
             .pool_max_idle_per_host(slots)
             .pool_idle_timeout(profile.timers.idle_timeout.0)
             .build()
@@ -240,10 +264,11 @@ impl Iso20022Link {
             .await
             .map_err(|e| HttpError::Connect(e.to_string()))?;
         let resp = req.send().await.map_err(|e| {
-            if e.is_connect() {
-                HttpError::Connect(chain(&e))
+            let text = chain(&e);
+            if e.is_connect() || refused_handshake(&text) {
+                HttpError::Connect(text)
             } else {
-                HttpError::Transport(chain(&e))
+                HttpError::Transport(text)
             }
         })?;
         let status = resp.status().as_u16();
@@ -495,6 +520,7 @@ pub async fn send(
             Ok(a) => a,
             Err(e) if e.nothing_sent() => {
                 warn!(bank = %bank.code, part = %part.part_id, error = %e, "cannot reach the bank");
+                app.store.part_note(&part.part_id, &e.to_string()).await?;
                 match delays.next() {
                     Some(d) => {
                         tokio::time::sleep(d).await;
@@ -838,4 +864,131 @@ pub fn reconcile(
         )));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Pii;
+
+    const REF: &str = "01M8BN0000000000TEST";
+
+    fn sent(seq: i64) -> ItemRow {
+        ItemRow {
+            batch_id: "b".into(),
+            seq,
+            recipient_kind: RecipientKind::Person,
+            name: Pii::new("张三"),
+            id_no: Pii::new("220203196602074567"),
+            account_no: Pii::new(format!("62179955057247541{seq:02}")),
+            account_kind: AccountKind::Ssc,
+            account_bank_code: "102241000019".into(),
+            amount_fen: 100,
+            phone: Pii::new("13900000000"),
+            ssc_exempt: false,
+            memo: String::new(),
+            status: ItemStatus::Sent,
+            reject_code: None,
+            reject_message: None,
+            part_id: Some("p".into()),
+            result_code: None,
+            fail_code: None,
+            fail_reason: None,
+            result_bank_code: None,
+            confirmed_at: None,
+            bank_txn_no: None,
+            final_at: None,
+            bank_ref: None,
+        }
+    }
+
+    fn tx(seq: i64, sts: &str, reason: Option<&str>) -> String {
+        let rsn = reason.map_or(String::new(), |r| {
+            format!("<StsRsnInf><Rsn><Cd>{r}</Cd></Rsn></StsRsnInf>")
+        });
+        format!(
+            "<TxInfAndSts><OrgnlInstrId>{seq}</OrgnlInstrId><OrgnlEndToEndId>{}</OrgnlEndToEndId>\
+             <TxSts>{sts}</TxSts>{rsn}<AccptncDtTm>2026-03-04T09:01:02</AccptncDtTm>\
+             <AcctSvcrRef>T{seq}</AcctSvcrRef></TxInfAndSts>",
+            end_to_end_id(REF, seq)
+        )
+    }
+
+    fn report(group: &str, txs: &[String]) -> StatusReport {
+        let xml = format!(
+            "<?xml version=\"1.0\"?><b:Document xmlns:b=\"urn:iso:std:iso:20022:tech:xsd:pain.002.001.10\">\
+             <b:CstmrPmtStsRpt><b:GrpHdr><b:MsgId>R1</b:MsgId><b:CreDtTm>2026-03-04T10:20:30</b:CreDtTm></b:GrpHdr>\
+             <b:OrgnlGrpInfAndSts><b:OrgnlMsgId>{REF}</b:OrgnlMsgId><b:OrgnlMsgNmId>pain.001.001.09</b:OrgnlMsgNmId>\
+             <b:GrpSts>{group}</b:GrpSts></b:OrgnlGrpInfAndSts><b:OrgnlPmtInfAndSts><b:OrgnlPmtInfId>{REF}</b:OrgnlPmtInfId>{}\
+             </b:OrgnlPmtInfAndSts></b:CstmrPmtStsRpt></b:Document>",
+            txs.join("").replace("<", "<b:").replace("<b:/", "</b:")
+        );
+        read_document(xml.as_bytes()).expect("a valid report")
+    }
+
+    fn codes() -> bank_profiles::Codes {
+        bank_profiles::builtin().expect("profiles")["103241000018"]
+            .codes
+            .clone()
+    }
+
+    #[test]
+    fn credited_failed_and_am05_to_review() {
+        let sent = [sent(1), sent(2), sent(3)];
+        let r = report(
+            "PART",
+            &[
+                tx(1, "ACCC", None),
+                tx(2, "RJCT", Some("AC04")),
+                tx(3, "RJCT", Some("AM05")),
+            ],
+        );
+        let out = reconcile(REF, &sent, &r, &codes()).expect("reconciles");
+        assert_eq!(out[0].status, ItemStatus::Succeeded);
+        assert_eq!(out[0].bank_txn_no.as_deref(), Some("T1"));
+        assert!(out[0].confirmed_at.is_some());
+        assert_eq!(out[1].status, ItemStatus::Failed);
+        assert_eq!(out[1].fail_code.as_deref(), Some("AC04"));
+        assert_eq!(
+            out[2].status,
+            ItemStatus::Review,
+            "AM05: paid before, never a failure to correct"
+        );
+    }
+
+    #[test]
+    fn what_does_not_add_up_is_refused() {
+        let sent = [sent(1), sent(2)];
+        // GrpSts ACCC but one rejected.
+        let r = report("ACCC", &[tx(1, "ACCC", None), tx(2, "RJCT", Some("AC01"))]);
+        assert!(reconcile(REF, &sent, &r, &codes()).is_err());
+        // A result missing.
+        let r = report("ACCC", &[tx(1, "ACCC", None)]);
+        assert!(reconcile(REF, &sent, &r, &codes()).is_err());
+        // A result for an item never sent.
+        let r = report(
+            "ACCC",
+            &[
+                tx(1, "ACCC", None),
+                tx(2, "ACCC", None),
+                tx(9, "ACCC", None),
+            ],
+        );
+        assert!(reconcile(REF, &sent, &r, &codes()).is_err());
+        // An unknown reason is review, not failure.
+        let r = report("PART", &[tx(1, "ACCC", None), tx(2, "RJCT", Some("XX99"))]);
+        let out = reconcile(REF, &sent, &r, &codes()).expect("reconciles");
+        assert_eq!(out[1].status, ItemStatus::Review);
+    }
+
+    #[test]
+    fn tls_refusals_are_recognised() {
+        assert!(refused_handshake(
+            "connection error: received fatal alert: UnknownCA"
+        ));
+        assert!(refused_handshake(
+            "received fatal alert: CertificateRequired"
+        ));
+        assert!(!refused_handshake("connection reset by peer"));
+    }
 }

@@ -271,6 +271,19 @@ impl Store {
         Ok(())
     }
 
+    /// Records the last problem with a part without changing anything else (operators see why it
+    /// waits).
+    pub async fn part_note(&self, part_id: &str, error: &str) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("update parts set last_error = $1 where part_id = $2")
+            .bind(error)
+            .bind(part_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The next poll of an accepted part.
     pub async fn poll_again(
         &self,
