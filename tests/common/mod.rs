@@ -312,7 +312,7 @@ pub fn with_bank_b(cfg: &mut Config, addr: &str, pki: &simulators::TestPki, dir:
 
 /// The text columns of the first row `sql` selects from the SQLite store at `db` (`None` when no row).
 pub async fn query_texts(db: &Path, sql: &str) -> Option<Vec<Option<String>>> {
-    use sqlx::{Column, Row};
+    use sqlx::Row;
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&format!("sqlite://{}", db.display()))
         .await
