@@ -135,7 +135,16 @@ pub async fn run(
             continue;
         }
         idle = Duration::from_millis(50);
-        let keys: Vec<(String, i64)> = jobs.iter().map(|j| (j.batch_id.clone(), j.seq)).collect();
+        // The part count is stored with `sending`: a receipt that settles an ambiguous notice after a
+        // restart then knows how many parts to wait for.
+        let keys: Vec<(String, i64, i64)> = jobs
+            .iter()
+            .map(|j| {
+                let text = cfg.templates.render(j);
+                let parts = codecs::format::smpp::text::split(&text, 0).map_or(1, |p| p.len());
+                (j.batch_id.clone(), j.seq, i64::try_from(parts).unwrap_or(1))
+            })
+            .collect();
         if let Err(e) = app.store.notices_sending(&keys, now).await {
             warn!(error = %e, "marking notices as sending failed");
             continue;

@@ -83,20 +83,27 @@ impl Store {
         lease_until: i64,
         limit: i64,
     ) -> StoreResult<Vec<NoticeJob>> {
-        let mut tx = self.begin_write().await?;
-        let keys = sqlx::query(
-            "update notices set attempts = attempts + 1, lease_owner = $1, lease_until = $2 \
-             where (batch_id, seq) in (select batch_id, seq from notices where state = 'pending' and next_at <= $3 \
-             and (lease_until is null or lease_until < $4) order by next_at limit $5) \
+        // As `claim_parts`: a materialized pick that on PostgreSQL skips rows another instance is
+        // claiming, and the filter checked again on each row, so two instances never take one notice.
+        let filter =
+            "state = 'pending' and next_at <= $3 and (lease_until is null or lease_until < $4)";
+        let sql = format!(
+            "with picked as materialized (select batch_id, seq from notices where {filter} \
+             order by next_at limit $5{lock}) \
+             update notices set attempts = attempts + 1, lease_owner = $1, lease_until = $2 \
+             where (batch_id, seq) in (select batch_id, seq from picked) and {filter} \
              returning batch_id, seq",
-        )
-        .bind(owner)
-        .bind(lease_until)
-        .bind(now)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
+            lock = self.skip_locked(),
+        );
+        let mut tx = self.begin_write().await?;
+        let keys = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(owner)
+            .bind(lease_until)
+            .bind(now)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
         let mut out = Vec::with_capacity(keys.len());
         for k in &keys {
             let batch_id: String = k.try_get("batch_id")?;
@@ -130,12 +137,14 @@ impl Store {
 
     /// Marks notices `sending`: from now on their outcome may be ambiguous (one transaction, before
     /// any of their PDUs is written).
-    pub async fn notices_sending(&self, keys: &[(String, i64)], now: i64) -> StoreResult<()> {
+    /// `keys` are `(batch_id, seq, parts)`.
+    pub async fn notices_sending(&self, keys: &[(String, i64, i64)], now: i64) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        for (b, s) in keys {
+        for (b, s, parts) in keys {
             sqlx::query(
-                "update notices set state = 'sending', next_at = $1 where batch_id = $2 and seq = $3 and state = 'pending'",
+                "update notices set state = 'sending', parts = $1, next_at = $2 where batch_id = $3 and seq = $4 and state = 'pending'",
             )
+            .bind(parts)
             .bind(now)
             .bind(b)
             .bind(s)
