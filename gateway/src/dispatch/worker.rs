@@ -164,13 +164,17 @@ pub(super) async fn review(
 ) -> Result<(), StoreError> {
     warn!(bank = %bank.code, part = %part.part_id, reason, detail = %detail, "part needs review");
     metrics::part_review(&bank.code, reason);
+    // The platform's event types are a closed list: a part that needs an operator is a `warning`
+    // (`W-RESULT-REVIEW`: the bank's answer needs an operator), its data says which part and why.
     let ev = event(
         app,
-        "part.review",
+        "warning",
         part,
         &bank.code,
-        json!({"bank_ref": part.bank_ref, "reason": reason, "detail": detail}),
-    );
+        json!({"part_review": true, "bank_ref": part.bank_ref, "reason": reason, "detail": detail,
+               "message": format!("bank batch {} needs an operator: {reason}", part.bank_ref)}),
+    )
+    .code(crate::intake::rules::codes::W_RESULT_REVIEW);
     app.store.part_review(&part.part_id, &detail, &[ev]).await
 }
 
