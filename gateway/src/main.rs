@@ -69,7 +69,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum Simulate {
-    /// A payout bank's test endpoint.
+    /// A payout bank's test endpoint, of the profile's family: fixed-width over TCP (bank A), ISO 20022
+    /// over HTTPS with mutual TLS (bank B), ISO 8583 over TCP with MACs (bank C).
     Bank {
         /// The bank code whose profile to serve.
         #[arg(long)]
@@ -92,6 +93,35 @@ enum Simulate {
         /// Faults as TOML (e.g. 'busy_submit_permille = 200').
         #[arg(long)]
         faults: Option<String>,
+        /// ISO 20022: the folder of the test PKI (ca.pem, client.pem, client.key, server.pem,
+        /// server.key); made and written there when it holds none. Give the gateway its ca, client.pem and
+        /// client.key.
+        #[arg(long)]
+        pki_dir: Option<PathBuf>,
+        /// ISO 20022: validate every document against this pain.001 XSD (needs xmllint).
+        #[arg(long)]
+        xsd: Option<PathBuf>,
+        /// ISO 8583: the MAC key, from this environment variable (hex); the spec's test key otherwise.
+        #[arg(long)]
+        mac_key_env: Option<String>,
+    },
+    /// The SMS centre's test endpoint (SMPP 3.4): binds, window, 100 messages/s, delivery receipts.
+    Smsc {
+        /// Listen address.
+        #[arg(long)]
+        listen: String,
+        /// The system_id it accepts.
+        #[arg(long, default_value = "gw")]
+        system_id: String,
+        /// The environment variable holding the password it accepts.
+        #[arg(long, default_value = "SMPP_PASSWORD")]
+        password_env: String,
+        /// Messages per second per client.
+        #[arg(long, default_value_t = 100)]
+        rate: usize,
+        /// Seed of receipts and faults.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
 }
 
@@ -144,6 +174,9 @@ async fn main() -> anyhow::Result<()> {
                     processing_secs,
                     fail_permille,
                     faults,
+                    pki_dir,
+                    xsd,
+                    mac_key_env,
                 },
         } => {
             ops::logging::init(false, None);
@@ -155,14 +188,81 @@ async fn main() -> anyhow::Result<()> {
                 .get(&profile)
                 .cloned()
                 .with_context(|| format!("no profile for bank {profile}"))?;
-            let mut cfg = simulators::FixedWidthSimConfig::new(p);
-            cfg.seed = seed;
-            cfg.processing = Duration::from_secs(processing_secs);
-            cfg.fail_permille = fail_permille;
-            if let Some(f) = faults {
-                cfg.faults = toml::from_str(&f).context("--faults")?;
+            let faults: simulators::faults::Faults = match faults {
+                Some(f) => toml::from_str(&f).context("--faults")?,
+                None => Default::default(),
+            };
+            match p.family {
+                bank_profiles::Family::FixedWidth => {
+                    let mut cfg = simulators::FixedWidthSimConfig::new(p);
+                    cfg.seed = seed;
+                    cfg.processing = Duration::from_secs(processing_secs);
+                    cfg.fail_permille = fail_permille;
+                    cfg.faults = faults;
+                    simulators::fixed_width::run(cfg, &listen).await?;
+                }
+                bank_profiles::Family::Iso20022 => {
+                    server::install_crypto();
+                    let mut cfg = simulators::Iso20022SimConfig::new(p);
+                    cfg.seed = seed;
+                    cfg.processing = Duration::from_secs(processing_secs);
+                    cfg.fail_permille = fail_permille;
+                    cfg.faults = faults;
+                    cfg.xsd = xsd;
+                    let dir = pki_dir.context("--pki-dir: required for an HTTPS bank")?;
+                    let pki = if dir.join("ca.pem").exists() {
+                        simulators::TestPki::load(&dir)?
+                    } else {
+                        let pki = simulators::TestPki::generate("bank simulator test CA")?;
+                        pki.write_to(&dir)?;
+                        pki
+                    };
+                    println!(
+                        "bank {profile}: https://{listen}  ca = {0}/ca.pem  client_cert = {0}/client.pem  client_key = {0}/client.key",
+                        dir.display()
+                    );
+                    cfg.pki = Some(pki);
+                    simulators::iso20022::run(cfg, &listen).await?;
+                }
+                bank_profiles::Family::Iso8583 => {
+                    let mut cfg = simulators::Iso8583SimConfig::new(p);
+                    cfg.seed = seed;
+                    cfg.processing = Duration::from_secs(processing_secs);
+                    cfg.fail_permille = fail_permille;
+                    cfg.faults = faults;
+                    if let Some(v) = mac_key_env {
+                        let hex = std::env::var(&v)
+                            .with_context(|| format!("--mac-key-env: {v} is not set"))?;
+                        cfg.mac_key = codecs::mac::MacKey::from_hex(hex.trim())
+                            .map_err(|e| anyhow::anyhow!("MAC key in {v}: {e}"))?;
+                    }
+                    simulators::iso8583::run(cfg, &listen).await?;
+                }
             }
-            simulators::fixed_width::run(cfg, &listen).await?;
+        }
+        Command::Simulate {
+            what:
+                Simulate::Smsc {
+                    listen,
+                    system_id,
+                    password_env,
+                    rate,
+                    seed,
+                },
+        } => {
+            ops::logging::init(false, None);
+            let password = std::env::var(&password_env)
+                .with_context(|| format!("--password-env: {password_env} is not set"))?;
+            let mut cfg = simulators::smsc::SmscSimConfig::new(&system_id, &password);
+            cfg.rate_per_second = rate;
+            cfg.seed = seed;
+            let sim = simulators::smsc::SmscSim::start(
+                cfg,
+                tokio::net::TcpListener::bind(&listen).await?,
+            )?;
+            println!("SMS centre (SMPP 3.4) on {}", sim.addr);
+            tokio::signal::ctrl_c().await?;
+            sim.shutdown().await;
         }
         Command::Profile {
             what: ProfileCmd::Check { dir },
