@@ -1,0 +1,384 @@
+//! Codec microbenchmarks (issue 9): encode and decode throughput of every family, in items/s and
+//! bytes/s (`Throughput::ElementsAndBytes`), on 1,000 items per iteration.
+//!
+//! ```text
+//! cargo bench -p gw-codecs --bench codecs                 # everything (about 2 minutes)
+//! cargo bench -p gw-codecs --bench codecs -- fixed_width  # one group
+//! ```
+//! `cargo test --all-targets` (or `--benches`) runs each benchmark once, as a smoke test.
+//!
+//! | group          | one element                                       | input                          |
+//! |----------------|---------------------------------------------------|--------------------------------|
+//! | `fixed_width`  | a bank A submit detail / result detail (202 B)     | layouts from bank A's profile  |
+//! | `iso8583`      | a bank C payout `0200` (F128 as 8 fixed bytes)     | `MessageSpec::bank_c()`        |
+//! | `mac`          | the MAC of one payout (x919, sm4), apart          | the payout's MAC input         |
+//! | `pain001`      | a `CdtTrfTxInf` written (header once per 1,000)   | the writer into a `Vec`        |
+//! | `pain002`      | a `TxInfAndSts` read (header once per 1,000)      | the streaming reader           |
+//! | `smpp`         | a `submit_sm` PDU (UCS-2 notice, 1 or 2 parts)    | `SmppCodec`, `pdu::submit_sm`  |
+//!
+//! Bank A's layouts are read from `bank-profiles/profiles/402241000015.toml` with `toml` and this
+//! crate's own `FieldSpec` serde, not through the `bank-profiles` crate: `bank-profiles` depends on
+//! `codecs`, and a dev-dependency back to it would be a cycle (cargo allows it for dev-dependencies,
+//! but it builds `codecs` twice and muddles which copy a type comes from). The profile file is the same
+//! data; `bank-profiles`' own tests check that file loads and validates.
+//!
+//! The ISO 8583 ratio to pyiso8583 is `benches/iso8583_ratio.rs` (same messages, one run).
+mod common;
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use codecs::format::fixed_width::messages::{
+    QueryReply, QueryReplyHeader, Request, Submit, SubmitHeader, Trailer,
+};
+use codecs::format::iso8583::{self, MessageSpec, mac_input};
+use codecs::format::iso20022::BeijingTime;
+use codecs::format::iso20022::pain001::{
+    AccountKind, GroupHeader, PaymentInfo, RecipientKind, Transaction, write_document,
+};
+use codecs::format::iso20022::pain002::{
+    Pain002Reader, Reason, ReportHeader, StatusReason, StatusReport, TimeStyle, TxStatus,
+    write_report,
+};
+use codecs::format::smpp::pdu::{self, SubmitFields};
+use codecs::format::smpp::text::{self, decode_ucs2, read_udh};
+use codecs::format::smpp::{Inbound, SmppCodec};
+use codecs::mac::{self, MacAlg, MacKey};
+use common::{BATCH, Rng};
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
+use tokio_util::codec::{Decoder, Encoder};
+
+type Group<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;
+
+fn throughput(g: &mut Group<'_>, elements: usize, bytes: usize) {
+    g.throughput(Throughput::ElementsAndBytes {
+        elements: elements as u64,
+        bytes: bytes as u64,
+    });
+}
+
+fn fixed_width(c: &mut Criterion) {
+    let layouts = common::bank_a_layouts();
+    let details = common::submit_details(BATCH);
+    let unit = layouts.unit();
+    let mut g = c.benchmark_group("fixed_width");
+
+    // What the gateway does per item when it builds a part: one detail appended to the part's buffer.
+    throughput(&mut g, BATCH, BATCH * unit);
+    let mut out = Vec::with_capacity(BATCH * unit);
+    g.bench_function("submit_detail_encode", |b| {
+        b.iter(|| {
+            out.clear();
+            for d in &details {
+                layouts
+                    .encode_submit_detail(&mut out, black_box(d))
+                    .expect("encode");
+            }
+            black_box(&out);
+        })
+    });
+
+    // What bank A's side (the simulator) does: a whole submit body read back into details.
+    let total: u64 = details.iter().map(|d| d.amount).sum();
+    let submit = Submit {
+        header: SubmitHeader {
+            batch_no: "GW2026030400010001".into(),
+            payer_account: "0711012345678901".into(),
+            payer_name: "县财政局惠民惠农代发专户".into(),
+            subsidy_code: "NY001".into(),
+            item_count: BATCH as u64,
+            total_amount: total,
+            submit_date: "20260304".into(),
+            submit_time: "101500".into(),
+            region_code: "220623".into(),
+        },
+        details: details.clone(),
+        trailer: Trailer {
+            item_count: BATCH as u64,
+            total_amount: total,
+        },
+    };
+    let body = layouts.encode_submit(&submit).expect("submit body");
+    assert_eq!(
+        layouts.decode_request(&body).expect("decode"),
+        Request::Submit(submit)
+    );
+    throughput(&mut g, BATCH, body.len());
+    g.bench_function("submit_detail_decode", |b| {
+        b.iter(|| black_box(layouts.decode_request(black_box(&body)).expect("decode")))
+    });
+
+    // What the gateway reads: a final query reply with a result detail per item.
+    let results = common::result_details(BATCH);
+    let reply = QueryReply {
+        header: QueryReplyHeader {
+            batch_no: "GW2026030400010001".into(),
+            query_id: "Q000001".into(),
+            ret_code: "0000".into(),
+            state: "F".into(),
+            success_count: results.iter().filter(|d| d.result == "S").count() as u64,
+            success_amount: 0,
+            fail_count: 0,
+            fail_amount: 0,
+            reply_date: "20260304".into(),
+            reply_time: "101600".into(),
+        },
+        details: results,
+        trailer: Some(Trailer {
+            item_count: BATCH as u64,
+            total_amount: 0,
+        }),
+    };
+    let body = layouts.encode_query_reply(&reply).expect("reply body");
+    assert_eq!(
+        layouts.decode_query_reply(&body, "F").expect("decode"),
+        reply
+    );
+    throughput(&mut g, BATCH, body.len());
+    g.bench_function("result_detail_decode", |b| {
+        b.iter(|| {
+            black_box(
+                layouts
+                    .decode_query_reply(black_box(&body), "F")
+                    .expect("decode"),
+            )
+        })
+    });
+    g.finish();
+}
+
+fn iso8583(c: &mut Criterion) {
+    let spec = MessageSpec::bank_c();
+    let msgs = common::payouts(BATCH);
+    let frames: Vec<Vec<u8>> = msgs
+        .iter()
+        .map(|m| iso8583::encode(&spec, m).expect("encode"))
+        .collect();
+    for (m, f) in msgs.iter().zip(&frames) {
+        assert_eq!(&iso8583::decode(&spec, f).expect("decode"), m);
+    }
+    let bytes: usize = frames.iter().map(Vec::len).sum();
+    let mut g = c.benchmark_group("iso8583");
+    throughput(&mut g, BATCH, bytes);
+    g.bench_function("payout_encode", |b| {
+        b.iter(|| {
+            for m in &msgs {
+                black_box(iso8583::encode(&spec, black_box(m)).expect("encode"));
+            }
+        })
+    });
+    g.bench_function("payout_decode", |b| {
+        b.iter(|| {
+            for f in &frames {
+                black_box(iso8583::decode(&spec, black_box(f)).expect("decode"));
+            }
+        })
+    });
+    // The figure compared with pyiso8583 (benches/iso8583_ratio.rs does the comparison).
+    g.bench_function("payout_encode_decode", |b| {
+        b.iter(|| {
+            for m in &msgs {
+                let f = iso8583::encode(&spec, black_box(m)).expect("encode");
+                black_box(iso8583::decode(&spec, &f).expect("decode"));
+            }
+        })
+    });
+    g.finish();
+
+    // The MAC apart: what F128 adds to a payout (signing one; verifying costs the same).
+    let key = MacKey::from_hex("0123456789ABCDEFFEDCBA9876543210").expect("key");
+    let inputs: Vec<&[u8]> = frames.iter().map(|f| mac_input(f)).collect();
+    let mac_bytes: usize = inputs.iter().map(|i| i.len()).sum();
+    let mut g = c.benchmark_group("mac");
+    throughput(&mut g, BATCH, mac_bytes);
+    for alg in [MacAlg::X919, MacAlg::Sm4] {
+        g.bench_function(format!("payout_{alg}"), |b| {
+            b.iter(|| {
+                for i in &inputs {
+                    black_box(mac::compute(alg, &key, black_box(i)));
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
+fn transactions(n: usize) -> Vec<Transaction> {
+    let mut r = Rng::new(4);
+    (1..=n as u64)
+        .map(|seq| Transaction {
+            seq,
+            end_to_end_id: format!("GW-20260303-0001-{seq:06}"),
+            amount_fen: r.amount(),
+            account_bank_code: "102241000019".into(),
+            name: r.name(),
+            recipient_kind: RecipientKind::Person,
+            id_no: r.id_no(),
+            phone: r.phone(),
+            account_no: format!("6217{}", r.digits(15)),
+            account_kind: AccountKind::Ssc,
+            memo: r.memo().into(),
+        })
+        .collect()
+}
+
+fn iso20022(c: &mut Criterion) {
+    let txs = transactions(BATCH);
+    let header = GroupHeader {
+        msg_id: "GW-20260303-0001".into(),
+        created: "2026-03-03T09:15:00".into(),
+        nb_of_txs: BATCH as u64,
+        ctrl_sum_fen: txs.iter().map(|t| t.amount_fen).sum(),
+        initiating_party: "220623-NYNC".into(),
+    };
+    let payment = PaymentInfo {
+        subsidy_code: "NY001".into(),
+        execution_date: "2026-03-03".into(),
+        payer_name: "县财政局惠民惠农代发专户".into(),
+        payer_account: "0711012345678901".into(),
+        payer_bank_code: "103241000018".into(),
+    };
+    let doc = write_document(&header, &payment, &txs).expect("pain.001");
+    let mut g = c.benchmark_group("pain001");
+    throughput(&mut g, BATCH, doc.len());
+    // Validation of every value against its XSD type included, as the gateway writes.
+    g.bench_function("write_transaction", |b| {
+        b.iter(|| black_box(write_document(&header, &payment, black_box(&txs)).expect("write")))
+    });
+    g.finish();
+
+    let created = BeijingTime::new(2026, 3, 4, 10, 20, 30).expect("time");
+    let mut report_header = ReportHeader::about("B-20260304-0001", created, "GW-20260303-0001");
+    report_header.group_status = Some("PART".into());
+    let statuses: Vec<TxStatus> = txs
+        .iter()
+        .map(|t| {
+            let failed = t.seq % 10 == 0;
+            TxStatus {
+                original_instr_id: Some(t.seq.to_string()),
+                original_end_to_end_id: Some(t.end_to_end_id.clone()),
+                status: Some(if failed { "RJCT" } else { "ACCC" }.into()),
+                reasons: if failed {
+                    vec![StatusReason {
+                        reason: Some(Reason::Code("AC06".into())),
+                        additional_info: vec!["账户已冻结".into()],
+                    }]
+                } else {
+                    Vec::new()
+                },
+                acceptance_time: Some(created),
+                account_servicer_ref: Some(format!("BK{:016}", t.seq)),
+                creditor_agent: Some(t.account_bank_code.clone()),
+            }
+        })
+        .collect();
+    let report = StatusReport {
+        header: report_header,
+        transactions: statuses,
+    };
+    let body = write_report(&report, TimeStyle::Offset).expect("pain.002");
+    let read = |body: &[u8]| {
+        let mut r = Pain002Reader::new(body).expect("header");
+        let mut n = 0usize;
+        while let Some(tx) = r.next_transaction().expect("transaction") {
+            black_box(tx);
+            n += 1;
+        }
+        n
+    };
+    assert_eq!(read(&body), BATCH);
+    let mut g = c.benchmark_group("pain002");
+    throughput(&mut g, BATCH, body.len());
+    g.bench_function("read_transaction", |b| {
+        b.iter(|| black_box(read(black_box(&body))))
+    });
+    g.finish();
+}
+
+fn smpp(c: &mut Criterion) {
+    const SUBSIDIES: &[&str] = &[
+        "耕地地力保护补贴",
+        "农机购置与应用补贴",
+        "城乡居民基本养老保险待遇及丧葬补助金、高龄津贴、困难群众基本生活救助资金",
+    ];
+    let mut r = Rng::new(5);
+    let notices: Vec<String> = (0..BATCH)
+        .map(|_| {
+            let fen = r.amount();
+            format!(
+                "【惠民惠农】您的{}{}.{:02}元已于3月7日发放至您尾号{}的社保卡，请注意查收。",
+                SUBSIDIES[r.below(SUBSIDIES.len())],
+                fen / 100,
+                fen % 100,
+                r.digits(4),
+            )
+        })
+        .collect();
+    let fields = SubmitFields {
+        service_number: "106575261234".into(),
+        destination: String::new(),
+        registered_delivery: 1,
+        key_tlv: None,
+    };
+    let phones: Vec<String> = (0..BATCH).map(|_| format!("86{}", r.phone())).collect();
+    let encode_all = |out: &mut BytesMut| {
+        let mut codec = SmppCodec::default();
+        let mut pdus = 0usize;
+        let mut fields = fields.clone();
+        for (i, (text, phone)) in notices.iter().zip(&phones).enumerate() {
+            fields.destination.clone_from(phone);
+            for part in text::split(text, i as u8).expect("split") {
+                pdus += 1;
+                let cmd = pdu::submit_sm(pdus as u32, &fields, &part).expect("submit_sm");
+                codec.encode(&cmd, out).expect("encode");
+            }
+        }
+        pdus
+    };
+    let mut stream = BytesMut::new();
+    let pdus = encode_all(&mut stream);
+    let stream = stream.freeze();
+    let mut g = c.benchmark_group("smpp");
+    throughput(&mut g, pdus, stream.len());
+    let mut out = BytesMut::with_capacity(stream.len());
+    // Text to UCS-2 parts, the PDU built, and its octets: what the notice sender does per part.
+    g.bench_function("submit_sm_encode", |b| {
+        b.iter(|| {
+            out.clear();
+            black_box(encode_all(&mut out));
+        })
+    });
+    // The centre's side: PDUs cut from the stream, read, their text decoded.
+    g.bench_function("submit_sm_decode", |b| {
+        b.iter(|| {
+            let mut codec = SmppCodec::default();
+            let mut buf = BytesMut::from(&stream[..]);
+            let mut n = 0usize;
+            while let Some(frame) = codec.decode(&mut buf).expect("frame") {
+                let Inbound::Pdu(cmd) = frame else {
+                    panic!("malformed PDU")
+                };
+                let sm = pdu::read_submit_sm(&cmd).expect("submit_sm");
+                let (_concat, ucs2) = read_udh(sm.esm_class, &sm.short_message).expect("udh");
+                black_box(decode_ucs2(ucs2).expect("ucs2"));
+                n += 1;
+            }
+            assert_eq!(n, pdus);
+        })
+    });
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(5))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = fixed_width, iso8583, iso20022, smpp
+}
+criterion_main!(benches);
