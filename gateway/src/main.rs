@@ -65,6 +65,11 @@ enum Command {
         #[command(subcommand)]
         what: gateway::cli::codec::CodecCommand,
     },
+    /// The audit log (`gateway audit verify --config FILE`: exit 1 when its hash chain is broken).
+    Audit {
+        #[command(subcommand)]
+        what: gateway::cli::audit::AuditCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -274,6 +279,22 @@ async fn main() -> anyhow::Result<()> {
             println!("{} profile(s) valid", profiles.len());
         }
         Command::Codec { what } => gateway::cli::codec::run(what)?,
+        Command::Audit { what } => {
+            ops::logging::init(false, Some("warn,sqlx=error"));
+            // Exit 1 is a broken chain; a check that could not run exits 2.
+            match gateway::cli::audit::run(what).await {
+                Ok(report) => {
+                    print!("{}", report.text);
+                    if report.exit_code != 0 {
+                        std::process::exit(report.exit_code);
+                    }
+                }
+                Err(e) => {
+                    eprintln!("gateway audit: {e}");
+                    std::process::exit(2);
+                }
+            }
+        }
     }
     Ok(())
 }

@@ -67,6 +67,7 @@ pub async fn audit(
         "records": rows.iter().map(|r| json!({
             "audit_no": r.audit_no, "at": rfc3339(r.at), "actor": r.actor, "role": r.role, "action": r.action,
             "target": r.target, "detail": serde_json::from_str::<Value>(&r.detail).unwrap_or(Value::Null),
+            "prev_hash": r.prev_hash, "hash": r.hash,
         })).collect::<Vec<_>>(),
         "next_after": rows.last().map(|r| r.audit_no),
     })))

@@ -1,4 +1,4 @@
-//! Events (the outbox), the audit log, the blacklist, queries (clicks) and disqualifications.
+//! Events (the outbox), the blacklist, queries (clicks) and disqualifications (the audit log: `audit.rs`).
 use std::collections::HashSet;
 
 use sqlx::{Any, Row, Transaction};
@@ -154,53 +154,6 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(())
-    }
-
-    /// Appends an audit record.
-    pub async fn audit(
-        &self,
-        at: i64,
-        actor: &str,
-        role: &str,
-        action: &str,
-        target: &str,
-        detail: &str,
-    ) -> StoreResult<()> {
-        sqlx::query("insert into audit (at, actor, role, action, target, detail) values ($1,$2,$3,$4,$5,$6)")
-            .bind(at)
-            .bind(actor)
-            .bind(role)
-            .bind(action)
-            .bind(target)
-            .bind(detail)
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
-
-    /// Audit records after `after_no`, oldest first.
-    pub async fn list_audit(&self, after_no: i64, limit: i64) -> StoreResult<Vec<AuditRow>> {
-        let rows = sqlx::query(
-            "select audit_no, at, actor, role, action, target, detail from audit where audit_no > $1 \
-             order by audit_no limit $2",
-        )
-        .bind(after_no)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditRow {
-                    audit_no: r.try_get("audit_no")?,
-                    at: r.try_get("at")?,
-                    actor: r.try_get("actor")?,
-                    role: r.try_get("role")?,
-                    action: r.try_get("action")?,
-                    target: r.try_get("target")?,
-                    detail: r.try_get("detail")?,
-                })
-            })
-            .collect()
     }
 
     /// The keyed hashes of every blacklisted value (`kind:hash`).

@@ -13,6 +13,7 @@
 //! driver decodes `i64`); `sum()` is cast to `bigint` (PostgreSQL sums `bigint` into `numeric`, which
 //! `Any` cannot decode); flags are compared with 0/1, never `true`; no SQLite-only functions.
 mod attempts;
+mod audit;
 mod batches;
 mod handling;
 mod leases;
@@ -21,6 +22,7 @@ mod notices;
 mod parts;
 mod sla;
 pub use attempts::{Attempt, BankItem};
+pub use audit::{AuditBreak, AuditVerdict, GENESIS_HASH, record_hash};
 pub use batches::IntakeTx;
 pub use leases::NamedLease;
 pub use notices::{NoticeJob, NoticeRow};

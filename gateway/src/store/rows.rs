@@ -360,6 +360,10 @@ pub struct AuditRow {
     pub target: String,
     /// Detail (JSON text).
     pub detail: String,
+    /// Hash of the record before it in the chain (`None` before the chain started).
+    pub prev_hash: Option<String>,
+    /// This record's hash (`None` before the chain started).
+    pub hash: Option<String>,
 }
 
 /// Item counts of a batch by status, and amounts.
