@@ -261,7 +261,13 @@ async fn send_one(
     }
 }
 
+/// How long a receipt naming no known notice is left unanswered (the centre sends it again later):
+/// under load a receipt can overtake the storing of its notice's message ids.
+const UNMATCHED_RECEIPT_PATIENCE: Duration = Duration::from_secs(600);
+
 async fn record_receipts(app: Arc<App>, mut receipts: Receipts, stop: CancellationToken) {
+    let mut unmatched: std::collections::HashMap<String, std::time::Instant> =
+        std::collections::HashMap::new();
     loop {
         let r = tokio::select! {
             _ = stop.cancelled() => return,
@@ -289,10 +295,25 @@ async fn record_receipts(app: Arc<App>, mut receipts: Receipts, stop: Cancellati
                         },
                         1,
                     );
+                    unmatched.remove(&rc.message_id);
+                    inbound.ack();
                 } else {
-                    info!(message_id = %rc.message_id, "a receipt for no known notice");
+                    // Perhaps its notice's ids are not stored yet: leave it unanswered (the centre
+                    // sends it again) for a while, then take it as a receipt of no notice of ours.
+                    let first = *unmatched
+                        .entry(rc.message_id.clone())
+                        .or_insert_with(std::time::Instant::now);
+                    if first.elapsed() >= UNMATCHED_RECEIPT_PATIENCE {
+                        info!(message_id = %rc.message_id, "a receipt for no known notice");
+                        unmatched.remove(&rc.message_id);
+                        inbound.ack();
+                    } else {
+                        drop(inbound);
+                    }
+                    if unmatched.len() > 100_000 {
+                        unmatched.retain(|_, t| t.elapsed() < UNMATCHED_RECEIPT_PATIENCE);
+                    }
                 }
-                inbound.ack();
             }
             // Not acked: the centre sends it again later.
             Err(e) => warn!(error = %e, "storing a receipt failed"),
