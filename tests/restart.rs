@@ -3,7 +3,6 @@
 //! about before anything is sent again.
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -14,36 +13,6 @@ fn free_port() -> u16 {
         .local_addr()
         .expect("addr")
         .port()
-}
-
-fn spawn(config: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_gateway"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .env(
-            "RUST_LOG",
-            std::env::var("GW_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("gateway starts")
-}
-
-async fn wait_healthy(api: &Api) {
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = api.http.get(format!("{}/healthz", api.base)).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "gateway did not come up"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,7 +69,7 @@ poll_interval = "500ms"
     .expect("config");
     let api = Api::new(format!("127.0.0.1:{port}"));
 
-    let mut child = spawn(&config_path);
+    let mut child = spawn_gateway(&config_path);
     wait_healthy(&api).await;
     let roster = gen_roster(&["--items", "20000", "--seed", "31", "--payout-bank", BANK_A]);
     let (s, answer) = api.submit_json(SUBMITTER, roster).await;
@@ -125,7 +94,7 @@ poll_interval = "500ms"
         "killed before every part was sent ({paid_at_kill} accepted)"
     );
 
-    let mut child = spawn(&config_path);
+    let mut child = spawn_gateway(&config_path);
     wait_healthy(&api).await;
     let batch = api.wait_final(&batch_id, Duration::from_secs(300)).await;
     child.kill().expect("stop");

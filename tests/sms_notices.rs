@@ -6,7 +6,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -242,36 +241,6 @@ async fn throttled_to_100_per_second_without_loss_or_duplicates() {
     sim.shutdown().await;
 }
 
-fn spawn(config: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_gateway"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .env(
-            "RUST_LOG",
-            std::env::var("GW_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("gateway starts")
-}
-
-async fn wait_healthy(api: &Api) {
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = api.http.get(format!("{}/healthz", api.base)).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "gateway did not come up"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_while_notices_are_in_flight_still_one_per_credited_item() {
     let dir = TempDir::new("sms-kill");
@@ -318,7 +287,7 @@ key_tlv = {KEY_TLV}
     )
     .expect("config");
     let api = Api::new(format!("127.0.0.1:{port}"));
-    let mut child = spawn(&config_path);
+    let mut child = spawn_gateway(&config_path);
     wait_healthy(&api).await;
     let roster = gen_roster(&["--items", "1500", "--seed", "63", "--payout-bank", BANK_A]);
     let (s, answer) = api.submit_json(SUBMITTER, roster).await;
@@ -336,7 +305,7 @@ key_tlv = {KEY_TLV}
     let _ = child.wait();
     let at_kill = centre.ledger.accepted();
 
-    let mut child = spawn(&config_path);
+    let mut child = spawn_gateway(&config_path);
     wait_healthy(&api).await;
     let batch = api.wait_final(&batch_id, Duration::from_secs(120)).await;
     let credited = batch["counts"]["succeeded"].as_u64().expect("succeeded");

@@ -329,3 +329,36 @@ pub async fn query_texts(db: &Path, sql: &str) -> Option<Vec<Option<String>>> {
     pool.close().await;
     out
 }
+
+/// Starts the `gateway` binary as a child process: `serve --config FILE` (logs as `GW_TEST_LOG` says,
+/// `warn` by default).
+pub fn spawn_gateway(config: &Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .env(
+            "RUST_LOG",
+            std::env::var("GW_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("gateway starts")
+}
+
+/// Waits until the gateway behind `api` answers `/healthz` (at most 30 s).
+pub async fn wait_healthy(api: &Api) {
+    let started = Instant::now();
+    loop {
+        if let Ok(r) = api.http.get(format!("{}/healthz", api.base)).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "gateway did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
