@@ -164,6 +164,13 @@ pub struct Gateway {
     /// File holding that key.
     #[serde(default)]
     pub lookup_key_file: Option<PathBuf>,
+    /// Environment variable holding the data keyring (`key_id=<64 hex>` entries, the current one
+    /// first) that seals personal fields at rest.
+    #[serde(default)]
+    pub data_key_env: Option<String>,
+    /// File holding the data keyring (one `key_id=<64 hex>` per line, the current one first).
+    #[serde(default)]
+    pub data_key_file: Option<PathBuf>,
     /// Shifts this instance's clock (drills only), e.g. `"-2h"` is not allowed; milliseconds.
     #[serde(default)]
     pub clock_offset_ms: i64,
@@ -184,6 +191,8 @@ impl Default for Gateway {
             profiles_dir: None,
             lookup_key_env: None,
             lookup_key_file: None,
+            data_key_env: None,
+            data_key_file: None,
             clock_offset_ms: 0,
         }
     }

@@ -16,6 +16,7 @@ pub mod dispatch;
 pub mod domain;
 pub mod events;
 pub mod intake;
+pub mod keys;
 pub mod ops;
 pub mod results;
 pub mod roster;

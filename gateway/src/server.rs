@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::api::{self, ApiState, Tokens};
-use crate::app::{App, LookupKey};
+use crate::app::App;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::dispatch::{Banks, worker};
@@ -47,35 +47,6 @@ pub struct Running {
 /// Installs the process-wide TLS crypto provider (ring) once.
 pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-fn lookup_key(config: &Config) -> Result<LookupKey, StartError> {
-    let g = &config.gateway;
-    let hex_key = match (&g.lookup_key_env, &g.lookup_key_file) {
-        (Some(var), _) => Some(std::env::var(var).map_err(|_| {
-            StartError::Config(format!("gateway.lookup_key_env: ${var} is not set"))
-        })?),
-        (None, Some(file)) => Some(std::fs::read_to_string(file).map_err(|e| {
-            StartError::Config(format!("gateway.lookup_key_file: {}: {e}", file.display()))
-        })?),
-        (None, None) => None,
-    };
-    match hex_key {
-        Some(h) => {
-            let bytes = hex::decode(h.trim())
-                .map_err(|_| StartError::Config("the lookup key is not hex".into()))?;
-            if bytes.len() < 16 {
-                return Err(StartError::Config(
-                    "the lookup key must have at least 16 bytes".into(),
-                ));
-            }
-            Ok(LookupKey::new(bytes))
-        }
-        None => {
-            warn!("no gateway.lookup_key_env/lookup_key_file: using the development look-up key");
-            Ok(LookupKey::development())
-        }
-    }
 }
 
 /// The SMPP session and sender settings from `[sms]`; the password from its file or variable.
@@ -165,8 +136,9 @@ pub async fn start(config: Config, clock: SharedClock) -> Result<Running, StartE
         }
     }
     let deadline = DeadlinePolicy::parse(&config.sla.deadline).map_err(StartError::Config)?;
-    let lookup = lookup_key(&config)?;
-    let store = Store::open(&config.store.url).await?;
+    let keys = crate::keys::load(&config.gateway).map_err(|e| StartError::Config(e.to_string()))?;
+    let lookup = keys.lookup.clone();
+    let store = Store::open_with_keys(&config.store.url, keys).await?;
     let recovered = store.recover_leases(&config.gateway.node_id).await?;
     if recovered > 0 {
         info!(
@@ -197,6 +169,7 @@ pub async fn start(config: Config, clock: SharedClock) -> Result<Running, StartE
         tasks.spawn(worker::run(app.clone(), bank.clone(), stop.child_token()));
     }
     tasks.spawn(crate::sla::evaluator::run(app.clone(), stop.child_token()));
+    tasks.spawn(crate::keys::rotation::run(app.clone(), stop.child_token()));
     if let Some((smpp, sender)) = sms {
         let (handle, receipts) = crate::sms::SmppClient::start(smpp);
         tasks.spawn(crate::sms::sender::run(

@@ -11,6 +11,7 @@ use super::batches::{ITEM_SELECT, item_from_row};
 use super::misc::insert_events;
 use super::rows::{EventRow, ItemRow, PartRow};
 use super::{Store, StoreResult};
+use crate::keys::Keyring;
 
 /// The counter of item references.
 const ITEM_REF_COUNTER: &str = "item_ref";
@@ -37,11 +38,11 @@ pub struct Attempt {
     pub sent_time: String,
 }
 
-fn bank_item_from_row(r: &sqlx::any::AnyRow) -> StoreResult<BankItem> {
+fn bank_item_from_row(keys: &Keyring, r: &sqlx::any::AnyRow) -> StoreResult<BankItem> {
     let stan: Option<String> = r.try_get("last_stan")?;
     let time: Option<String> = r.try_get("last_time")?;
     Ok(BankItem {
-        row: item_from_row(r)?,
+        row: item_from_row(keys, r)?,
         item_ref: r.try_get("bank_item_ref")?,
         last_attempt: stan.zip(time),
     })
@@ -102,7 +103,9 @@ impl Store {
             .bind(part_id)
             .fetch_all(self.pool())
             .await?;
-        rows.iter().map(bank_item_from_row).collect()
+        rows.iter()
+            .map(|r| bank_item_from_row(&self.keys.data, r))
+            .collect()
     }
 
     /// Items of the part the bank has not accepted yet (and that are still to be paid).

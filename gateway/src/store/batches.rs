@@ -7,9 +7,11 @@ use sqlx::{Any, Row, Transaction};
 use super::rows::*;
 use super::{Store, StoreError, StoreResult, in_list, placeholders};
 use crate::domain::{AccountKind, ItemStatus, Pii, RecipientKind};
+use crate::keys::sealed::item_ad;
+use crate::keys::{Keyring, StoreKeys};
 
-const ITEM_COLS: usize = 19;
-/// Rows per multi-row insert (19 columns each stays well under SQLite's parameter limit).
+const ITEM_COLS: usize = 20;
+/// Rows per multi-row insert (20 columns each stays well under SQLite's parameter limit).
 pub const INSERT_CHUNK: usize = 500;
 
 const BATCH_COLS: &str = "batch_id, batch_no, body_hash, parent_batch_id, department_code, region_code, subsidy_code, \
@@ -51,23 +53,63 @@ pub(crate) fn batch_from_row(r: &AnyRow) -> StoreResult<BatchRow> {
     })
 }
 
-pub(crate) fn item_from_row(r: &AnyRow) -> StoreResult<ItemRow> {
+/// The personal columns of `items`, sealed one by one (`crate::keys::sealed`).
+pub(crate) const ITEM_SEALED: [&str; 4] = ["name", "id_no", "account_no", "phone"];
+
+/// Opens the sealed `column` of the item (`batch_id`, `seq`) as stored in `r`.
+pub(crate) fn open_item_field(
+    keys: &Keyring,
+    r: &AnyRow,
+    batch_id: &str,
+    seq: i64,
+    column: &'static str,
+) -> StoreResult<String> {
+    let stored: String = r.try_get(column)?;
+    keys.open(&item_ad(batch_id, seq, column), &stored)
+        .map_err(|problem| StoreError::Sealed {
+            table: "items",
+            column,
+            row: format!("({batch_id}, {seq})"),
+            problem,
+        })
+}
+
+/// Seals an item's personal field for its row and column.
+pub(crate) fn seal_item_field(
+    keys: &Keyring,
+    batch_id: &str,
+    seq: i64,
+    column: &'static str,
+    plain: &str,
+) -> StoreResult<String> {
+    keys.seal(&item_ad(batch_id, seq, column), plain)
+        .map_err(|problem| StoreError::Sealed {
+            table: "items",
+            column,
+            row: format!("({batch_id}, {seq})"),
+            problem,
+        })
+}
+
+/// An item row as selected with [`ITEM_SELECT`], its personal fields opened with `keys`.
+pub(crate) fn item_from_row(keys: &Keyring, r: &AnyRow) -> StoreResult<ItemRow> {
     let kind: String = r.try_get("recipient_kind")?;
     let acct: String = r.try_get("account_kind")?;
     let status: String = r.try_get("status")?;
+    let batch_id: String = r.try_get("batch_id")?;
+    let seq: i64 = r.try_get("seq")?;
+    let open = |column| open_item_field(keys, r, &batch_id, seq, column);
     Ok(ItemRow {
-        batch_id: r.try_get("batch_id")?,
-        seq: r.try_get("seq")?,
         recipient_kind: RecipientKind::parse(&kind)
             .ok_or_else(|| corrupt("items", format!("recipient_kind {kind}")))?,
-        name: Pii::new(r.try_get::<String, _>("name")?),
-        id_no: Pii::new(r.try_get::<String, _>("id_no")?),
-        account_no: Pii::new(r.try_get::<String, _>("account_no")?),
+        name: Pii::new(open("name")?),
+        id_no: Pii::new(open("id_no")?),
+        account_no: Pii::new(open("account_no")?),
         account_kind: AccountKind::parse(&acct)
             .ok_or_else(|| corrupt("items", format!("account_kind {acct}")))?,
         account_bank_code: r.try_get("account_bank_code")?,
         amount_fen: r.try_get("amount_fen")?,
-        phone: Pii::new(r.try_get::<String, _>("phone")?),
+        phone: Pii::new(open("phone")?),
         ssc_exempt: r.try_get::<i64, _>("ssc_exempt")? != 0,
         memo: r.try_get("memo")?,
         status: ItemStatus::parse(&status)
@@ -83,6 +125,8 @@ pub(crate) fn item_from_row(r: &AnyRow) -> StoreResult<ItemRow> {
         bank_txn_no: r.try_get("bank_txn_no")?,
         final_at: r.try_get("final_at")?,
         bank_ref: r.try_get("bank_ref")?,
+        batch_id,
+        seq,
     })
 }
 
@@ -91,6 +135,7 @@ pub(crate) fn item_from_row(r: &AnyRow) -> StoreResult<ItemRow> {
 pub struct IntakeTx {
     tx: Transaction<'static, Any>,
     backend: super::Backend,
+    keys: std::sync::Arc<StoreKeys>,
     batch_id: String,
 }
 
@@ -158,7 +203,9 @@ impl Store {
             .bind(limit)
             .fetch_all(self.pool())
             .await?;
-        rows.iter().map(item_from_row).collect()
+        rows.iter()
+            .map(|r| item_from_row(&self.keys.data, r))
+            .collect()
     }
 
     /// Starts taking in a roster: the batch row is written with zero counts, fixed by [`IntakeTx::finish`].
@@ -201,6 +248,7 @@ impl Store {
         Ok(IntakeTx {
             tx,
             backend: self.backend(),
+            keys: self.keys.clone(),
             batch_id: b.batch_id.clone(),
         })
     }
@@ -233,7 +281,14 @@ impl IntakeTx {
 
     /// Writes items (multi-row inserts).
     pub async fn insert_items(&mut self, items: &[NewItem]) -> StoreResult<()> {
-        insert_items(&mut self.tx, self.backend, &self.batch_id, items).await
+        insert_items(
+            &mut self.tx,
+            self.backend,
+            &self.keys,
+            &self.batch_id,
+            items,
+        )
+        .await
     }
 
     /// Writes the parts of the batch.
@@ -303,17 +358,20 @@ impl IntakeTx {
     }
 }
 
+/// Writes items, their personal fields sealed for their row and the phone's keyed hash beside it
+/// (delivery receipts are matched by it).
 pub(crate) async fn insert_items(
     tx: &mut Transaction<'static, Any>,
     backend: super::Backend,
+    keys: &StoreKeys,
     batch_id: &str,
     items: &[NewItem],
 ) -> StoreResult<()> {
     for chunk in items.chunks(INSERT_CHUNK) {
         let sql = format!(
             "insert into items (batch_id, seq, recipient_kind, name, id_no, account_no, account_kind, \
-             account_bank_code, amount_fen, phone, ssc_exempt, memo, status, reject_code, reject_message, part_id, \
-             claim_key, replaces_batch_id, replaces_seq) values {}",
+             account_bank_code, amount_fen, phone, phone_hash, ssc_exempt, memo, status, reject_code, reject_message, \
+             part_id, claim_key, replaces_batch_id, replaces_seq) values {}",
             placeholders(backend, chunk.len(), ITEM_COLS)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -322,17 +380,20 @@ pub(crate) async fn insert_items(
                 Some((b, s)) => (Some(b.clone()), Some(*s)),
                 None => (None, None),
             };
+            let seal =
+                |column, pii: &str| seal_item_field(&keys.data, batch_id, it.seq, column, pii);
             q = q
                 .bind(batch_id.to_owned())
                 .bind(it.seq)
                 .bind(it.recipient_kind.as_str())
-                .bind(it.name.expose().to_owned())
-                .bind(it.id_no.expose().to_owned())
-                .bind(it.account_no.expose().to_owned())
+                .bind(seal("name", it.name.expose())?)
+                .bind(seal("id_no", it.id_no.expose())?)
+                .bind(seal("account_no", it.account_no.expose())?)
                 .bind(it.account_kind.as_str())
                 .bind(it.account_bank_code.clone())
                 .bind(it.amount_fen)
-                .bind(it.phone.expose().to_owned())
+                .bind(seal("phone", it.phone.expose())?)
+                .bind(keys.lookup.phone_hash(it.phone.expose()))
                 .bind(i64::from(it.ssc_exempt))
                 .bind(it.memo.clone())
                 .bind(it.status.as_str())

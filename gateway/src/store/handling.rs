@@ -20,7 +20,9 @@ impl Store {
             .bind(seq)
             .fetch_optional(self.pool())
             .await?;
-        row.as_ref().map(item_from_row).transpose()
+        row.as_ref()
+            .map(|r| item_from_row(&self.keys.data, r))
+            .transpose()
     }
 
     /// `from` -> `to` with a reason; false when the item is not in `from` (nothing changed).
@@ -117,6 +119,7 @@ impl Store {
         insert_items(
             &mut tx,
             self.backend(),
+            &self.keys,
             &batch.batch_id,
             std::slice::from_ref(item),
         )

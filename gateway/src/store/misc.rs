@@ -4,7 +4,18 @@ use std::collections::HashSet;
 use sqlx::{Any, Row, Transaction};
 
 use super::rows::*;
-use super::{Store, StoreResult};
+use super::{Store, StoreError, StoreResult};
+use crate::keys::sealed::blacklist_ad;
+
+/// A blacklist value that did not seal or open.
+pub(crate) fn blacklist_sealed(entry_id: &str, problem: crate::keys::SealError) -> StoreError {
+    StoreError::Sealed {
+        table: "blacklist",
+        column: "value",
+        row: entry_id.to_owned(),
+        problem,
+    }
+}
 
 fn event_from_row(r: &sqlx::any::AnyRow) -> StoreResult<EventRow> {
     Ok(EventRow {
@@ -170,12 +181,18 @@ impl Store {
         Ok(out)
     }
 
-    /// Adds a blacklist entry; `Ok(None)` when that value is already listed.
+    /// Adds a blacklist entry (its value sealed for the entry); `Ok(None)` when that value is already
+    /// listed.
     pub async fn add_blacklist(
         &self,
         row: &BlacklistRow,
         value_hash: &str,
     ) -> StoreResult<Option<String>> {
+        let sealed = self
+            .keys
+            .data
+            .seal(&blacklist_ad(&row.entry_id), &row.value)
+            .map_err(|problem| blacklist_sealed(&row.entry_id, problem))?;
         let res = sqlx::query(
             "insert into blacklist (entry_id, kind, value_hash, value, reason, added_by, added_at) \
              values ($1,$2,$3,$4,$5,$6,$7) on conflict (kind, value_hash) do nothing",
@@ -183,7 +200,7 @@ impl Store {
         .bind(&row.entry_id)
         .bind(&row.kind)
         .bind(value_hash)
-        .bind(&row.value)
+        .bind(sealed)
         .bind(&row.reason)
         .bind(&row.added_by)
         .bind(row.added_at)
@@ -201,10 +218,17 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
+                let entry_id: String = r.try_get("entry_id")?;
+                let stored: String = r.try_get("value")?;
+                let value = self
+                    .keys
+                    .data
+                    .open(&blacklist_ad(&entry_id), &stored)
+                    .map_err(|problem| blacklist_sealed(&entry_id, problem))?;
                 Ok(BlacklistRow {
-                    entry_id: r.try_get("entry_id")?,
+                    entry_id,
                     kind: r.try_get("kind")?,
-                    value: r.try_get("value")?,
+                    value,
                     reason: r.try_get("reason")?,
                     added_by: r.try_get("added_by")?,
                     added_at: r.try_get("added_at")?,

@@ -20,6 +20,7 @@ mod leases;
 mod misc;
 mod notices;
 mod parts;
+mod rotation;
 mod sla;
 pub use attempts::{Attempt, BankItem};
 pub use audit::{AuditBreak, AuditVerdict, GENESIS_HASH, record_hash};
@@ -27,6 +28,7 @@ pub use batches::IntakeTx;
 pub use leases::NamedLease;
 pub use notices::{NoticeJob, NoticeRow};
 pub use parts::{Claim, FinalInfo};
+pub use rotation::{RotationPage, RotationScope};
 pub use sla::{
     AccountFeedback, AgreementFigures, EvaluationPhase, InFlight, NewStrike, QueryDue, StrikeRow,
 };
@@ -37,6 +39,8 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
+
+use crate::keys::StoreKeys;
 
 pub use rows::*;
 
@@ -61,6 +65,18 @@ pub enum StoreError {
     /// The URL names no supported backend.
     #[error("unsupported store url `{0}` (sqlite://... or postgres://...)")]
     Url(String),
+    /// A sealed personal field did not open (see `docs/encryption.md`).
+    #[error("{table}.{column} of row {row}: {problem}")]
+    Sealed {
+        /// Table.
+        table: &'static str,
+        /// Column.
+        column: &'static str,
+        /// The row's key (ids and numbers, never personal data).
+        row: String,
+        /// Why.
+        problem: crate::keys::SealError,
+    },
 }
 
 /// Result alias.
@@ -75,16 +91,24 @@ pub enum Backend {
     Postgres,
 }
 
-/// The gateway's store.
+/// The gateway's store. Personal fields are sealed on the way in and opened on the way out with
+/// its keys (`crate::keys`), so the rest of the code sees `Pii` values and never ciphertext.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    keys: std::sync::Arc<StoreKeys>,
 }
 
 impl Store {
-    /// Opens (creating if needed) and migrates the store at `url`.
+    /// Opens (creating if needed) and migrates the store at `url`, with the development keys (tests).
     pub async fn open(url: &str) -> StoreResult<Self> {
+        Self::open_with_keys(url, StoreKeys::development()).await
+    }
+
+    /// Opens (creating if needed) and migrates the store at `url`; personal fields are sealed and
+    /// opened with `keys`.
+    pub async fn open_with_keys(url: &str, keys: StoreKeys) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -134,7 +158,11 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        let store = Self { pool, backend };
+        let store = Self {
+            pool,
+            backend,
+            keys: std::sync::Arc::new(keys),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -154,6 +182,11 @@ impl Store {
     /// The backend.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The keys personal fields are sealed with.
+    pub fn keys(&self) -> &StoreKeys {
+        &self.keys
     }
 
     /// The pool (for health checks and tests).

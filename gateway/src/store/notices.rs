@@ -10,6 +10,7 @@
 //! ```
 use sqlx::Row;
 
+use super::batches::open_item_field;
 use super::{Store, StoreResult};
 
 /// A notice to send, with what its text needs.
@@ -118,11 +119,13 @@ impl Store {
             .bind(seq)
             .fetch_one(&mut *tx)
             .await?;
+            let phone = open_item_field(&self.keys.data, &r, &batch_id, seq, "phone")?;
+            let account_no = open_item_field(&self.keys.data, &r, &batch_id, seq, "account_no")?;
             out.push(NoticeJob {
                 batch_id,
                 seq,
-                phone: r.try_get("phone")?,
-                account_no: r.try_get("account_no")?,
+                phone,
+                account_no,
                 account_kind: r.try_get("account_kind")?,
                 amount_fen: r.try_get("amount_fen")?,
                 credited_at: r.try_get("credited_at")?,
@@ -285,7 +288,8 @@ impl Store {
 
     /// A delivery receipt. Known message id: the part's state, and the notice's once every part has
     /// one. Unknown id: it answers an ambiguous notice to this phone, if exactly one is waiting — that
-    /// notice was submitted after all and is not sent again. Returns whether the receipt was used.
+    /// notice was submitted after all and is not sent again (the phone is found by its keyed hash,
+    /// `items.phone_hash`: the phone itself is sealed). Returns whether the receipt was used.
     pub async fn notice_receipt(
         &self,
         message_id: &str,
@@ -303,9 +307,9 @@ impl Store {
             None => {
                 let waiting = sqlx::query(
                     "select n.batch_id, n.seq from notices n join items i on i.batch_id = n.batch_id and i.seq = n.seq \
-                     where n.state = 'unknown' and i.phone = $1 limit 2",
+                     where n.state = 'unknown' and i.phone_hash = $1 limit 2",
                 )
-                .bind(phone)
+                .bind(self.keys.lookup.phone_hash(phone))
                 .fetch_all(&mut *tx)
                 .await?;
                 if waiting.len() != 1 {

@@ -174,7 +174,9 @@ impl Store {
             .bind(part_id)
             .fetch_all(self.pool())
             .await?;
-        rows.iter().map(item_from_row).collect()
+        rows.iter()
+            .map(|r| item_from_row(&self.keys.data, r))
+            .collect()
     }
 
     /// A page of a part's items in `seq` order, after `after_seq`.
@@ -194,7 +196,9 @@ impl Store {
             .bind(limit)
             .fetch_all(self.pool())
             .await?;
-        rows.iter().map(item_from_row).collect()
+        rows.iter()
+            .map(|r| item_from_row(&self.keys.data, r))
+            .collect()
     }
 
     /// The bank accepted the part: its items are `sent`; polling starts at `next_poll`.
