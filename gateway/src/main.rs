@@ -70,6 +70,12 @@ enum Command {
         #[command(subcommand)]
         what: gateway::cli::audit::AuditCommand,
     },
+    /// The data keyring (docs/encryption.md): `keys new --id ID`, `keys rotate --config FILE`,
+    /// `keys status --config FILE`.
+    Keys {
+        #[command(subcommand)]
+        what: gateway::cli::keys::KeysCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -279,6 +285,10 @@ async fn main() -> anyhow::Result<()> {
             println!("{} profile(s) valid", profiles.len());
         }
         Command::Codec { what } => gateway::cli::codec::run(what)?,
+        Command::Keys { what } => {
+            ops::logging::init(false, Some("warn,sqlx=error"));
+            print!("{}", gateway::cli::keys::run(what).await?);
+        }
         Command::Audit { what } => {
             ops::logging::init(false, Some("warn,sqlx=error"));
             // Exit 1 is a broken chain; a check that could not run exits 2.
