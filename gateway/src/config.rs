@@ -155,6 +155,11 @@ pub struct Gateway {
     /// This instance (bank C F41; logs; leases).
     #[serde(default = "default_node")]
     pub node_id: String,
+    /// How many instances share the store, and with it the per-client limits of the banks and the SMS
+    /// centre: each instance takes its share ([`Config::apply_instance_shares`]). Every instance is
+    /// given the same number.
+    #[serde(default = "one_instance")]
+    pub instances: u32,
     /// Extra bank profiles (`*.toml`), on top of the built-in ones.
     #[serde(default)]
     pub profiles_dir: Option<PathBuf>,
@@ -182,12 +187,16 @@ fn default_institution() -> String {
 fn default_node() -> String {
     "GW01".into()
 }
+fn one_instance() -> u32 {
+    1
+}
 
 impl Default for Gateway {
     fn default() -> Self {
         Self {
             institution_code: default_institution(),
             node_id: default_node(),
+            instances: one_instance(),
             profiles_dir: None,
             lookup_key_env: None,
             lookup_key_file: None,
@@ -318,6 +327,11 @@ pub struct Log {
     pub filter: Option<String>,
 }
 
+/// Binds the SMS centre accepts from one client (`specs/sms-smpp.md`), over every instance.
+pub const SMSC_BINDS_PER_CLIENT: u32 = 2;
+/// Parts per second the SMS centre accepts from one client (`specs/sms-smpp.md`), over every instance.
+pub const SMSC_RATE_PER_CLIENT: u32 = 100;
+
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -403,9 +417,82 @@ impl Config {
                 "1 to 8 characters (bank C F41 is ans8)".into(),
             ));
         }
+        if !(1..=64).contains(&self.gateway.instances) {
+            return Err(("gateway.instances".into(), "1 to 64".into()));
+        }
+        if self.gateway.instances > 1 && self.store.url.starts_with("sqlite:") {
+            return Err((
+                "gateway.instances".into(),
+                "a SQLite store serves one instance: several need a postgres:// store".into(),
+            ));
+        }
         crate::sla::DeadlinePolicy::parse(&self.sla.deadline)
             .map_err(|e| ("sla.deadline".to_owned(), e))?;
         Ok(())
+    }
+
+    /// Gives this instance its share of what the banks and the SMS centre allow per client, in total
+    /// over every instance, when `gateway.instances` is more than 1. A bank's connections
+    /// (`limit_of(code)`: its profile's `transport.max_connections`) are divided among the instances:
+    /// an unset `banks."<code>".max_connections` becomes the share, a larger one is lowered to it, and
+    /// a bank that allows fewer connections than there are instances is an error. The SMS centre takes
+    /// [`SMSC_BINDS_PER_CLIENT`] binds, so at most that many instances send notices, and they divide
+    /// its [`SMSC_RATE_PER_CLIENT`] parts per second: an unset `sms.max_rate` becomes the share; a
+    /// larger one is kept (the gateway cannot know the centre's real rate: a drill may raise it) and
+    /// warned about. Returns the warnings to log.
+    pub fn apply_instance_shares(
+        &mut self,
+        limit_of: impl Fn(&str) -> Option<u32>,
+    ) -> Result<Vec<String>, String> {
+        let n = self.gateway.instances.max(1);
+        let mut warnings = Vec::new();
+        if n == 1 {
+            return Ok(warnings);
+        }
+        for (code, bank) in &mut self.banks {
+            // A bank without a profile is refused later, naming it.
+            let Some(limit) = limit_of(code) else {
+                continue;
+            };
+            let share = limit / n;
+            if share == 0 {
+                return Err(format!(
+                    "banks.{code}: the bank allows {limit} connections per client in total, fewer \
+                     than gateway.instances = {n}"
+                ));
+            }
+            match bank.max_connections {
+                Some(c) if c > share => {
+                    warnings.push(format!(
+                        "banks.{code}.max_connections = {c} is more than this instance's share of the \
+                         bank's {limit} ({n} instances): using {share}"
+                    ));
+                    bank.max_connections = Some(share);
+                }
+                Some(_) => {}
+                None => bank.max_connections = Some(share),
+            }
+        }
+        if let Some(sms) = &mut self.sms {
+            let senders = n.min(SMSC_BINDS_PER_CLIENT);
+            if n > SMSC_BINDS_PER_CLIENT {
+                warnings.push(format!(
+                    "gateway.instances = {n}: the SMS centre takes {SMSC_BINDS_PER_CLIENT} binds per \
+                     client: configure [sms] on at most {SMSC_BINDS_PER_CLIENT} of the instances"
+                ));
+            }
+            let share = SMSC_RATE_PER_CLIENT / senders;
+            match sms.max_rate {
+                Some(r) if r > share => warnings.push(format!(
+                    "sms.max_rate = {r} is more than this instance's share of the SMS centre's \
+                     {SMSC_RATE_PER_CLIENT} parts/s ({senders} sending instances: {share}); kept as \
+                     configured"
+                )),
+                Some(_) => {}
+                None => sms.max_rate = Some(share),
+            }
+        }
+        Ok(warnings)
     }
 }
 
@@ -461,6 +548,87 @@ service_number = "10690000"
             .expect_err("unknown key")
             .to_string();
         assert!(err.contains("nodeid"), "{err}");
+    }
+
+    fn limits(code: &str) -> Option<u32> {
+        match code {
+            "402241000015" | "403241000011" => Some(4),
+            "103241000018" => Some(8),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn one_instance_keeps_every_limit() {
+        let mut c = Config::parse(Path::new("x.toml"), SPEC_EXAMPLE).expect("spec example");
+        assert_eq!(c.gateway.instances, 1);
+        assert!(c.apply_instance_shares(limits).expect("shares").is_empty());
+        assert_eq!(c.banks["402241000015"].max_connections, None);
+        assert_eq!(c.sms.as_ref().and_then(|s| s.max_rate), None);
+    }
+
+    #[test]
+    fn several_instances_share_the_per_client_limits() {
+        let text = SPEC_EXAMPLE
+            .replace("sqlite://var/gateway.db", "postgres://gw@db/gw")
+            .replace("node_id = \"GW01\"", "node_id = \"GW01\"\ninstances = 3")
+            .replace(
+                "endpoint = \"127.0.0.1:7001\"",
+                "endpoint = \"127.0.0.1:7001\"\n[banks.\"103241000018\"]\nendpoint = \"https://b:1\"\nmax_connections = 8\n[banks.\"403241000011\"]\nendpoint = \"c:1\"\nmax_connections = 1",
+            );
+        let mut c = Config::parse(Path::new("x.toml"), &text).expect("parses");
+        let warnings = c.apply_instance_shares(limits).expect("shares");
+        // A: 4 / 3 (unset: the share); B: 8 / 3 (a larger value lowered); C: 1 (below the share: kept).
+        assert_eq!(c.banks["402241000015"].max_connections, Some(1));
+        assert_eq!(c.banks["103241000018"].max_connections, Some(2));
+        assert_eq!(c.banks["403241000011"].max_connections, Some(1));
+        // Two binds: at most two instances send, 50 parts/s each.
+        assert_eq!(c.sms.as_ref().and_then(|s| s.max_rate), Some(50));
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("banks.103241000018.max_connections"));
+        assert!(warnings[1].contains("2 binds"));
+
+        // A rate above the share is kept, and said.
+        let mut c = Config::parse(
+            Path::new("x.toml"),
+            &text.replace("instances = 3", "instances = 2"),
+        )
+        .expect("parses");
+        if let Some(s) = c.sms.as_mut() {
+            s.max_rate = Some(400);
+        }
+        let warnings = c.apply_instance_shares(limits).expect("shares");
+        assert_eq!(c.sms.as_ref().and_then(|s| s.max_rate), Some(400));
+        assert!(
+            warnings.iter().any(|w| w.contains("sms.max_rate = 400")),
+            "{warnings:?}"
+        );
+        assert_eq!(c.banks["402241000015"].max_connections, Some(2));
+
+        // More instances than a bank has connections: refused, naming the bank.
+        let mut c = Config::parse(
+            Path::new("x.toml"),
+            &text.replace("instances = 3", "instances = 5"),
+        )
+        .expect("parses");
+        let err = c.apply_instance_shares(limits).expect_err("too many");
+        assert!(err.contains("banks.402241000015"), "{err}");
+    }
+
+    #[test]
+    fn several_instances_need_postgres() {
+        let text = SPEC_EXAMPLE.replace("node_id = \"GW01\"", "node_id = \"GW01\"\ninstances = 2");
+        let err = Config::parse(Path::new("x.toml"), &text)
+            .expect_err("sqlite")
+            .to_string();
+        assert!(err.contains("gateway.instances"), "{err}");
+        let err = Config::parse(
+            Path::new("x.toml"),
+            &text.replace("instances = 2", "instances = 0"),
+        )
+        .expect_err("zero")
+        .to_string();
+        assert!(err.contains("gateway.instances"), "{err}");
     }
 
     #[test]

@@ -107,13 +107,20 @@ fn sms_setup(
 }
 
 /// Starts a gateway with `config` and `clock`.
-pub async fn start(config: Config, clock: SharedClock) -> Result<Running, StartError> {
+pub async fn start(mut config: Config, clock: SharedClock) -> Result<Running, StartError> {
     install_crypto();
     let metrics = crate::ops::metrics::install();
     let mut profiles = bank_profiles::builtin().map_err(|e| StartError::Config(e.to_string()))?;
     if let Some(dir) = &config.gateway.profiles_dir {
         let extra = bank_profiles::load_dir(dir).map_err(|e| StartError::Config(e.to_string()))?;
         profiles.extend(extra);
+    }
+    // Several instances divide what a bank and the SMS centre allow one client (docs/operations.md).
+    let shares = config
+        .apply_instance_shares(|code| profiles.get(code).map(|p| p.transport.max_connections))
+        .map_err(StartError::Config)?;
+    for w in shares {
+        warn!("{w}");
     }
     let banks =
         Banks::build(&profiles, &config.banks, &config.gateway).map_err(StartError::Config)?;
