@@ -60,6 +60,16 @@ pub struct Server {
     /// Largest NDJSON body (default 1 GiB; read as a stream).
     #[serde(default = "default_ndjson_limit")]
     pub max_ndjson_bytes: usize,
+    /// Requests per second each token may make on average (token bucket; 0: no limit).
+    #[serde(default = "default_rate_limit")]
+    pub rate_limit_per_second: u32,
+    /// Requests a token may make at once above the average (the bucket's size).
+    #[serde(default = "default_rate_burst")]
+    pub rate_limit_burst: u32,
+    /// Time to answer a request (default 30 s). A roster submission, whose size bounds its time,
+    /// instead may not leave its body idle that long.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: DurationText,
 }
 
 fn default_listen() -> String {
@@ -71,6 +81,15 @@ fn default_json_limit() -> usize {
 fn default_ndjson_limit() -> usize {
     1024 * 1024 * 1024
 }
+fn default_rate_limit() -> u32 {
+    50
+}
+fn default_rate_burst() -> u32 {
+    100
+}
+fn default_request_timeout() -> DurationText {
+    DurationText(std::time::Duration::from_secs(30))
+}
 
 impl Default for Server {
     fn default() -> Self {
@@ -80,6 +99,9 @@ impl Default for Server {
             tls_key: None,
             max_json_bytes: default_json_limit(),
             max_ndjson_bytes: default_ndjson_limit(),
+            rate_limit_per_second: default_rate_limit(),
+            rate_limit_burst: default_rate_burst(),
+            request_timeout: default_request_timeout(),
         }
     }
 }
@@ -388,6 +410,19 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), (String, String)> {
+        let server = &self.server;
+        if server.rate_limit_per_second > 0 && server.rate_limit_burst == 0 {
+            return Err((
+                "server.rate_limit_burst".into(),
+                "at least 1 while server.rate_limit_per_second is set".into(),
+            ));
+        }
+        if server.tls_cert.is_some() != server.tls_key.is_some() {
+            return Err((
+                "server.tls_cert".into(),
+                "give both server.tls_cert and server.tls_key, or neither".into(),
+            ));
+        }
         for (i, t) in self.tokens.iter().enumerate() {
             let key = format!("tokens[{i}]");
             match (&t.token, &t.token_sha256) {

@@ -1,4 +1,6 @@
 //! Starting and stopping a gateway: store, banks, workers, API.
+mod tls;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -157,7 +159,19 @@ pub async fn start(mut config: Config, clock: SharedClock) -> Result<Running, St
         Some(s) => Some(sms_setup(s)?),
         None => None,
     };
-    let tokens = Arc::new(Tokens::from_config(&config.tokens));
+    let tokens = Arc::new(
+        Tokens::from_config(&config.tokens)
+            .with_rate_limit(api::auth::RateLimit::from_config(&config.server)),
+    );
+    let tls = match (&config.server.tls_cert, &config.server.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key).map_err(StartError::Config)?),
+        (None, None) => None,
+        _ => {
+            return Err(StartError::Config(
+                "server.tls_cert and server.tls_key go together".into(),
+            ));
+        }
+    };
     let listen = config.server.listen.clone();
     let app = Arc::new(App {
         node_id: config.gateway.node_id.clone(),
@@ -206,14 +220,22 @@ pub async fn start(mut config: Config, clock: SharedClock) -> Result<Running, St
         metrics,
     });
     let api_stop = stop.child_token();
-    tasks.spawn(async move {
-        let serve = axum::serve(listener, router)
-            .with_graceful_shutdown(async move { api_stop.cancelled().await });
-        if let Err(e) = serve.await {
-            warn!(error = %e, "API server stopped with an error");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    match tls {
+        Some(acceptor) => {
+            tasks.spawn(tls::serve(listener, acceptor, router, api_stop));
         }
-    });
-    info!(%addr, "gateway listening");
+        None => {
+            tasks.spawn(async move {
+                let serve = axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { api_stop.cancelled().await });
+                if let Err(e) = serve.await {
+                    warn!(error = %e, "API server stopped with an error");
+                }
+            });
+        }
+    }
+    info!(%addr, scheme, "gateway listening");
     Ok(Running {
         addr,
         app,
