@@ -7,7 +7,9 @@
 //!   exit 2  the check could not run (config, store)
 //! ```
 //! It opens the store of the config like `serve` does (so pending migrations are applied first) and
-//! only reads. See `store/audit.rs` for the chain and docs/security.md for how to use it.
+//! only reads. It needs no data key (the audit log holds no sealed field, so the store is opened with
+//! the development keys and never uses them): whoever checks the chain need not be able to read
+//! personal data. See `store/audit.rs` for the chain and docs/security.md for how to use it.
 use std::path::PathBuf;
 
 use clap::Subcommand;
