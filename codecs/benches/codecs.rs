@@ -4,6 +4,8 @@
 //! ```text
 //! cargo bench -p gw-codecs --bench codecs                 # everything (about 2 minutes)
 //! cargo bench -p gw-codecs --bench codecs -- fixed_width  # one group
+//! GW_BENCH_CLOCK=cpu cargo bench -p gw-codecs --bench codecs  # on-CPU time, groups `cpu-...`
+//! python3 tools/bench/codec_medians.py --runs 3           # N runs, medians (docs/performance.md)
 //! ```
 //! `cargo test --all-targets` (or `--benches`) runs each benchmark once, as a smoke test.
 //!
@@ -46,23 +48,53 @@ use codecs::format::smpp::text::{self, decode_ucs2, read_udh};
 use codecs::format::smpp::{Inbound, SmppCodec};
 use codecs::mac::{self, MacAlg, MacKey};
 use common::{BATCH, Rng};
-use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{BenchmarkGroup, Criterion, Throughput};
 use tokio_util::codec::{Decoder, Encoder};
 
-type Group<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;
+/// This thread's on-CPU time instead of the wall clock (`GW_BENCH_CLOCK=cpu`): on a machine shared
+/// with other work, time spent waiting for a core is left out (caches shared with the other work still
+/// count). Read from `/proc/thread-self/schedstat`, which the kernel brings up to date when read.
+struct CpuTime {
+    wall: WallTime,
+}
 
-fn throughput(g: &mut Group<'_>, elements: usize, bytes: usize) {
+impl Measurement for CpuTime {
+    type Intermediate = u64;
+    type Value = Duration;
+
+    fn start(&self) -> u64 {
+        common::thread_cpu_ns()
+    }
+    fn end(&self, start: u64) -> Duration {
+        Duration::from_nanos(common::thread_cpu_ns().saturating_sub(start))
+    }
+    fn add(&self, v1: &Duration, v2: &Duration) -> Duration {
+        *v1 + *v2
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, value: &Duration) -> f64 {
+        value.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        self.wall.formatter()
+    }
+}
+
+fn throughput<M: Measurement>(g: &mut BenchmarkGroup<'_, M>, elements: usize, bytes: usize) {
     g.throughput(Throughput::ElementsAndBytes {
         elements: elements as u64,
         bytes: bytes as u64,
     });
 }
 
-fn fixed_width(c: &mut Criterion) {
+fn fixed_width<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
     let layouts = common::bank_a_layouts();
     let details = common::submit_details(BATCH);
     let unit = layouts.unit();
-    let mut g = c.benchmark_group("fixed_width");
+    let mut g = c.benchmark_group(format!("{clock}fixed_width"));
 
     // What the gateway does per item when it builds a part: one detail appended to the part's buffer.
     throughput(&mut g, BATCH, BATCH * unit);
@@ -148,7 +180,7 @@ fn fixed_width(c: &mut Criterion) {
     g.finish();
 }
 
-fn iso8583(c: &mut Criterion) {
+fn iso8583<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
     let spec = MessageSpec::bank_c();
     let msgs = common::payouts(BATCH);
     let frames: Vec<Vec<u8>> = msgs
@@ -159,7 +191,7 @@ fn iso8583(c: &mut Criterion) {
         assert_eq!(&iso8583::decode(&spec, f).expect("decode"), m);
     }
     let bytes: usize = frames.iter().map(Vec::len).sum();
-    let mut g = c.benchmark_group("iso8583");
+    let mut g = c.benchmark_group(format!("{clock}iso8583"));
     throughput(&mut g, BATCH, bytes);
     g.bench_function("payout_encode", |b| {
         b.iter(|| {
@@ -190,7 +222,7 @@ fn iso8583(c: &mut Criterion) {
     let key = MacKey::from_hex("0123456789ABCDEFFEDCBA9876543210").expect("key");
     let inputs: Vec<&[u8]> = frames.iter().map(|f| mac_input(f)).collect();
     let mac_bytes: usize = inputs.iter().map(|i| i.len()).sum();
-    let mut g = c.benchmark_group("mac");
+    let mut g = c.benchmark_group(format!("{clock}mac"));
     throughput(&mut g, BATCH, mac_bytes);
     for alg in [MacAlg::X919, MacAlg::Sm4] {
         g.bench_function(format!("payout_{alg}"), |b| {
@@ -223,7 +255,7 @@ fn transactions(n: usize) -> Vec<Transaction> {
         .collect()
 }
 
-fn iso20022(c: &mut Criterion) {
+fn iso20022<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
     let txs = transactions(BATCH);
     let header = GroupHeader {
         msg_id: "GW-20260303-0001".into(),
@@ -240,7 +272,7 @@ fn iso20022(c: &mut Criterion) {
         payer_bank_code: "103241000018".into(),
     };
     let doc = write_document(&header, &payment, &txs).expect("pain.001");
-    let mut g = c.benchmark_group("pain001");
+    let mut g = c.benchmark_group(format!("{clock}pain001"));
     throughput(&mut g, BATCH, doc.len());
     // Validation of every value against its XSD type included, as the gateway writes.
     g.bench_function("write_transaction", |b| {
@@ -288,7 +320,7 @@ fn iso20022(c: &mut Criterion) {
         n
     };
     assert_eq!(read(&body), BATCH);
-    let mut g = c.benchmark_group("pain002");
+    let mut g = c.benchmark_group(format!("{clock}pain002"));
     throughput(&mut g, BATCH, body.len());
     g.bench_function("read_transaction", |b| {
         b.iter(|| black_box(read(black_box(&body))))
@@ -296,7 +328,7 @@ fn iso20022(c: &mut Criterion) {
     g.finish();
 }
 
-fn smpp(c: &mut Criterion) {
+fn smpp<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
     const SUBSIDIES: &[&str] = &[
         "耕地地力保护补贴",
         "农机购置与应用补贴",
@@ -339,7 +371,7 @@ fn smpp(c: &mut Criterion) {
     let mut stream = BytesMut::new();
     let pdus = encode_all(&mut stream);
     let stream = stream.freeze();
-    let mut g = c.benchmark_group("smpp");
+    let mut g = c.benchmark_group(format!("{clock}smpp"));
     throughput(&mut g, pdus, stream.len());
     let mut out = BytesMut::with_capacity(stream.len());
     // Text to UCS-2 parts, the PDU built, and its octets: what the notice sender does per part.
@@ -370,15 +402,27 @@ fn smpp(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_secs(2))
-        .measurement_time(Duration::from_secs(5))
+fn all<M: Measurement>(mut c: Criterion<M>, clock: &str) {
+    fixed_width(&mut c, clock);
+    iso8583(&mut c, clock);
+    iso20022(&mut c, clock);
+    smpp(&mut c, clock);
+    c.final_summary();
 }
 
-criterion_group! {
-    name = benches;
-    config = config();
-    targets = fixed_width, iso8583, iso20022, smpp
+fn main() {
+    let c = Criterion::default()
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(5));
+    match std::env::var("GW_BENCH_CLOCK").as_deref() {
+        // Its own group names (`cpu-fixed_width`...): criterion compares a run with the last one of
+        // the same name, and on-CPU and wall-clock figures must not be compared.
+        Ok("cpu") => all(
+            c.with_measurement(CpuTime { wall: WallTime })
+                .configure_from_args(),
+            "cpu-",
+        ),
+        Ok("wall") | Err(_) => all(c.configure_from_args(), ""),
+        Ok(other) => panic!("GW_BENCH_CLOCK is `wall` (default) or `cpu`, not `{other}`"),
+    }
 }
-criterion_main!(benches);

@@ -33,6 +33,17 @@ const GIVEN: &[char] = &[
 const MINORITY: &[&str] = &["阿依古丽·买买提", "吐尔逊·艾力", "卓玛", "巴特尔"];
 const MEMOS: &[&str] = &["2026年耕地地力保护补贴", "8月", "", "农机购置补贴 第2批"];
 
+/// This thread's on-CPU time in nanoseconds (`/proc/thread-self/schedstat`, first field). Linux only;
+/// without it the benchmarks that ask for CPU time cannot run.
+pub fn thread_cpu_ns() -> u64 {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat")
+        .unwrap_or_else(|e| panic!("on-CPU time needs /proc/thread-self/schedstat: {e}"));
+    text.split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected /proc/thread-self/schedstat: {text:?}"))
+}
+
 /// splitmix64: deterministic, good enough to vary field values.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
