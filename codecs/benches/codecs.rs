@@ -49,12 +49,13 @@ use codecs::format::smpp::{Inbound, SmppCodec};
 use codecs::mac::{self, MacAlg, MacKey};
 use common::{BATCH, Rng};
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
-use criterion::{BenchmarkGroup, Criterion, Throughput};
+use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput};
 use tokio_util::codec::{Decoder, Encoder};
 
 /// This thread's on-CPU time instead of the wall clock (`GW_BENCH_CLOCK=cpu`): on a machine shared
 /// with other work, time spent waiting for a core is left out (caches shared with the other work still
-/// count). Read from `/proc/thread-self/schedstat`, which the kernel brings up to date when read.
+/// count). Read from `/proc/thread-self/schedstat` (no `unsafe`, no extra crate), whose figure moves at
+/// scheduler ticks and switches, every 4 ms here: [`group`] makes every sample long enough.
 struct CpuTime {
     wall: WallTime,
 }
@@ -83,6 +84,21 @@ impl Measurement for CpuTime {
     }
 }
 
+/// A benchmark group. Under on-CPU time (`clock` = `cpu-`): 20 samples of equal size (flat sampling,
+/// about 250 ms each), so that the 4 ms steps of the CPU clock stay within 2% of a sample; criterion's
+/// default linear sampling starts with samples of a millisecond, which that clock may see as zero.
+fn group<'a, M: Measurement>(
+    c: &'a mut Criterion<M>,
+    clock: &str,
+    name: &str,
+) -> BenchmarkGroup<'a, M> {
+    let mut g = c.benchmark_group(format!("{clock}{name}"));
+    if !clock.is_empty() {
+        g.sampling_mode(SamplingMode::Flat).sample_size(20);
+    }
+    g
+}
+
 fn throughput<M: Measurement>(g: &mut BenchmarkGroup<'_, M>, elements: usize, bytes: usize) {
     g.throughput(Throughput::ElementsAndBytes {
         elements: elements as u64,
@@ -94,7 +110,7 @@ fn fixed_width<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
     let layouts = common::bank_a_layouts();
     let details = common::submit_details(BATCH);
     let unit = layouts.unit();
-    let mut g = c.benchmark_group(format!("{clock}fixed_width"));
+    let mut g = group(c, clock, "fixed_width");
 
     // What the gateway does per item when it builds a part: one detail appended to the part's buffer.
     throughput(&mut g, BATCH, BATCH * unit);
@@ -191,7 +207,7 @@ fn iso8583<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
         assert_eq!(&iso8583::decode(&spec, f).expect("decode"), m);
     }
     let bytes: usize = frames.iter().map(Vec::len).sum();
-    let mut g = c.benchmark_group(format!("{clock}iso8583"));
+    let mut g = group(c, clock, "iso8583");
     throughput(&mut g, BATCH, bytes);
     g.bench_function("payout_encode", |b| {
         b.iter(|| {
@@ -222,7 +238,7 @@ fn iso8583<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
     let key = MacKey::from_hex("0123456789ABCDEFFEDCBA9876543210").expect("key");
     let inputs: Vec<&[u8]> = frames.iter().map(|f| mac_input(f)).collect();
     let mac_bytes: usize = inputs.iter().map(|i| i.len()).sum();
-    let mut g = c.benchmark_group(format!("{clock}mac"));
+    let mut g = group(c, clock, "mac");
     throughput(&mut g, BATCH, mac_bytes);
     for alg in [MacAlg::X919, MacAlg::Sm4] {
         g.bench_function(format!("payout_{alg}"), |b| {
@@ -272,7 +288,7 @@ fn iso20022<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
         payer_bank_code: "103241000018".into(),
     };
     let doc = write_document(&header, &payment, &txs).expect("pain.001");
-    let mut g = c.benchmark_group(format!("{clock}pain001"));
+    let mut g = group(c, clock, "pain001");
     throughput(&mut g, BATCH, doc.len());
     // Validation of every value against its XSD type included, as the gateway writes.
     g.bench_function("write_transaction", |b| {
@@ -320,7 +336,7 @@ fn iso20022<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
         n
     };
     assert_eq!(read(&body), BATCH);
-    let mut g = c.benchmark_group(format!("{clock}pain002"));
+    let mut g = group(c, clock, "pain002");
     throughput(&mut g, BATCH, body.len());
     g.bench_function("read_transaction", |b| {
         b.iter(|| black_box(read(black_box(&body))))
@@ -371,7 +387,7 @@ fn smpp<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
     let mut stream = BytesMut::new();
     let pdus = encode_all(&mut stream);
     let stream = stream.freeze();
-    let mut g = c.benchmark_group(format!("{clock}smpp"));
+    let mut g = group(c, clock, "smpp");
     throughput(&mut g, pdus, stream.len());
     let mut out = BytesMut::with_capacity(stream.len());
     // Text to UCS-2 parts, the PDU built, and its octets: what the notice sender does per part.

@@ -95,6 +95,9 @@ def main():
         done = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if done.returncode != 0:
             sys.exit(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr}")
+        for line in done.stderr.splitlines():
+            if "ERROR" in line or "panicked" in line:
+                print(f"  run {i + 1}: {line}", file=sys.stderr)
         runs.append({k: v for k, v in read_run(root, since).items() if k.startswith("cpu-") == (a.clock == "cpu")})
         loads.append(f"{before} -> {loadavg()}")
 
@@ -110,8 +113,9 @@ def main():
         med = statistics.median(rates)
         target = TARGETS.get(name.removeprefix("cpu-"))
         verdict = "" if target is None else ("met" if med >= target else "NOT met") + f" ({target / 1e3:,.0f}k)"
+        missing = "" if len(figures) == len(runs) else f"  (in {len(figures)} of {len(runs)} runs)"
         print(f"{name:<36} {med:>15,.0f} {f'({min(rates):,.0f} - {max(rates):,.0f})':>25} "
-              f"{statistics.median(mbs):>8.1f} {verdict:>12}")
+              f"{statistics.median(mbs):>8.1f} {verdict:>12}{missing}")
 
 
 if __name__ == "__main__":
