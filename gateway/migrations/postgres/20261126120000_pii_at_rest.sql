@@ -4,10 +4,12 @@
 -- plaintext: the key rotation pass (a background task, or `gateway keys rotate`) seals them, since a
 -- value without the `v1:` prefix counts as sealed with an old key.
 
--- SMS delivery receipts name a phone: the notice waiting for it is found by this keyed hash (HMAC with
--- the look-up key), as the phone itself is sealed. Filled at intake; the rotation pass fills it for
--- older rows. No index: the look-up starts from the few `unknown` notices.
-alter table items add column phone_hash text;
+-- SMS delivery receipts name a phone: a notice whose outcome is unknown is found by this keyed hash
+-- (HMAC with the look-up key) of its phone, as the phone itself is sealed. Written when the notice is
+-- first taken for sending, so only notices ever sent have one (one left `unknown` by an earlier version
+-- has none: it is sent again after its grace, as when no receipt names it). No index: the look-up
+-- starts from the few `unknown` notices (notices_due).
+alter table notices add column phone_hash text;
 
 -- Progress of the rotation pass per table: it walks the rows in primary-key order from the cursor,
 -- resealing every value not sealed with `key_id` (the current key), page by page, each page in one

@@ -10,8 +10,8 @@ use crate::domain::{AccountKind, ItemStatus, Pii, RecipientKind};
 use crate::keys::sealed::item_ad;
 use crate::keys::{Keyring, StoreKeys};
 
-const ITEM_COLS: usize = 20;
-/// Rows per multi-row insert (20 columns each stays well under SQLite's parameter limit).
+const ITEM_COLS: usize = 19;
+/// Rows per multi-row insert (19 columns each stays well under SQLite's parameter limit).
 pub const INSERT_CHUNK: usize = 500;
 
 const BATCH_COLS: &str = "batch_id, batch_no, body_hash, parent_batch_id, department_code, region_code, subsidy_code, \
@@ -358,8 +358,8 @@ impl IntakeTx {
     }
 }
 
-/// Writes items, their personal fields sealed for their row and the phone's keyed hash beside it
-/// (delivery receipts are matched by it).
+/// Writes items, their personal fields sealed for their row. Sealing is CPU work: each chunk is
+/// sealed while the database writes the one before it.
 pub(crate) async fn insert_items(
     tx: &mut Transaction<'static, Any>,
     backend: super::Backend,
@@ -367,44 +367,66 @@ pub(crate) async fn insert_items(
     batch_id: &str,
     items: &[NewItem],
 ) -> StoreResult<()> {
-    for chunk in items.chunks(INSERT_CHUNK) {
-        let sql = format!(
-            "insert into items (batch_id, seq, recipient_kind, name, id_no, account_no, account_kind, \
-             account_bank_code, amount_fen, phone, phone_hash, ssc_exempt, memo, status, reject_code, reject_message, \
-             part_id, claim_key, replaces_batch_id, replaces_seq) values {}",
-            placeholders(backend, chunk.len(), ITEM_COLS)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for it in chunk {
-            let (rb, rs) = match &it.replaces {
-                Some((b, s)) => (Some(b.clone()), Some(*s)),
-                None => (None, None),
-            };
-            let seal =
-                |column, pii: &str| seal_item_field(&keys.data, batch_id, it.seq, column, pii);
-            q = q
-                .bind(batch_id.to_owned())
-                .bind(it.seq)
-                .bind(it.recipient_kind.as_str())
-                .bind(seal("name", it.name.expose())?)
-                .bind(seal("id_no", it.id_no.expose())?)
-                .bind(seal("account_no", it.account_no.expose())?)
-                .bind(it.account_kind.as_str())
-                .bind(it.account_bank_code.clone())
-                .bind(it.amount_fen)
-                .bind(seal("phone", it.phone.expose())?)
-                .bind(keys.lookup.phone_hash(it.phone.expose()))
-                .bind(i64::from(it.ssc_exempt))
-                .bind(it.memo.clone())
-                .bind(it.status.as_str())
-                .bind(it.reject_code.clone())
-                .bind(it.reject_message.clone())
-                .bind(it.part_id.clone())
-                .bind(it.claim_key.clone())
-                .bind(rb)
-                .bind(rs);
-        }
-        q.execute(&mut **tx).await?;
+    let mut chunks = items.chunks(INSERT_CHUNK);
+    let mut next = chunks
+        .next()
+        .map(|c| item_insert(backend, &keys.data, batch_id, c))
+        .transpose()?;
+    while let Some(q) = next.take() {
+        // `join!` polls the insert first, which hands it to the database (SQLite's worker thread, or
+        // PostgreSQL's server), then seals the following chunk on this thread meanwhile.
+        let (written, following) = futures::join!(q.execute(&mut **tx), async {
+            chunks
+                .next()
+                .map(|c| item_insert(backend, &keys.data, batch_id, c))
+                .transpose()
+        });
+        written?;
+        next = following?;
     }
     Ok(())
+}
+
+/// The multi-row insert of a chunk of items, their personal fields sealed.
+fn item_insert(
+    backend: super::Backend,
+    keys: &Keyring,
+    batch_id: &str,
+    chunk: &[NewItem],
+) -> StoreResult<sqlx::query::Query<'static, Any, sqlx::any::AnyArguments>> {
+    let sql = format!(
+        "insert into items (batch_id, seq, recipient_kind, name, id_no, account_no, account_kind, \
+         account_bank_code, amount_fen, phone, ssc_exempt, memo, status, reject_code, reject_message, part_id, \
+         claim_key, replaces_batch_id, replaces_seq) values {}",
+        placeholders(backend, chunk.len(), ITEM_COLS)
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for it in chunk {
+        let (rb, rs) = match &it.replaces {
+            Some((b, s)) => (Some(b.clone()), Some(*s)),
+            None => (None, None),
+        };
+        let seal = |column, pii: &str| seal_item_field(keys, batch_id, it.seq, column, pii);
+        q = q
+            .bind(batch_id.to_owned())
+            .bind(it.seq)
+            .bind(it.recipient_kind.as_str())
+            .bind(seal("name", it.name.expose())?)
+            .bind(seal("id_no", it.id_no.expose())?)
+            .bind(seal("account_no", it.account_no.expose())?)
+            .bind(it.account_kind.as_str())
+            .bind(it.account_bank_code.clone())
+            .bind(it.amount_fen)
+            .bind(seal("phone", it.phone.expose())?)
+            .bind(i64::from(it.ssc_exempt))
+            .bind(it.memo.clone())
+            .bind(it.status.as_str())
+            .bind(it.reject_code.clone())
+            .bind(it.reject_message.clone())
+            .bind(it.part_id.clone())
+            .bind(it.claim_key.clone())
+            .bind(rb)
+            .bind(rs);
+    }
+    Ok(q)
 }

@@ -111,7 +111,8 @@ impl Store {
             let seq: i64 = k.try_get("seq")?;
             let r = sqlx::query(
                 "select i.phone, i.account_no, i.account_kind, i.amount_fen, \
-                 coalesce(i.confirmed_at, i.final_at, n.created_at) as credited_at, b.subsidy_code, b.subsidy_name, n.attempts \
+                 coalesce(i.confirmed_at, i.final_at, n.created_at) as credited_at, b.subsidy_code, b.subsidy_name, n.attempts, \
+                 n.phone_hash \
                  from notices n join items i on i.batch_id = n.batch_id and i.seq = n.seq \
                  join batches b on b.batch_id = n.batch_id where n.batch_id = $1 and n.seq = $2",
             )
@@ -121,6 +122,16 @@ impl Store {
             .await?;
             let phone = open_item_field(&self.keys.data, &r, &batch_id, seq, "phone")?;
             let account_no = open_item_field(&self.keys.data, &r, &batch_id, seq, "account_no")?;
+            // The phone's keyed hash, for a delivery receipt that names only the phone (see
+            // `notice_receipt`): written when the notice is first taken, before anything is sent.
+            if r.try_get::<Option<String>, _>("phone_hash")?.is_none() {
+                sqlx::query("update notices set phone_hash = $1 where batch_id = $2 and seq = $3")
+                    .bind(self.keys.lookup.phone_hash(&phone))
+                    .bind(&batch_id)
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             out.push(NoticeJob {
                 batch_id,
                 seq,
@@ -289,7 +300,7 @@ impl Store {
     /// A delivery receipt. Known message id: the part's state, and the notice's once every part has
     /// one. Unknown id: it answers an ambiguous notice to this phone, if exactly one is waiting — that
     /// notice was submitted after all and is not sent again (the phone is found by its keyed hash,
-    /// `items.phone_hash`: the phone itself is sealed). Returns whether the receipt was used.
+    /// `notices.phone_hash`, as the phone itself is sealed). Returns whether the receipt was used.
     pub async fn notice_receipt(
         &self,
         message_id: &str,
@@ -306,8 +317,7 @@ impl Store {
             Some(r) => (r.try_get("batch_id")?, r.try_get("seq")?),
             None => {
                 let waiting = sqlx::query(
-                    "select n.batch_id, n.seq from notices n join items i on i.batch_id = n.batch_id and i.seq = n.seq \
-                     where n.state = 'unknown' and i.phone_hash = $1 limit 2",
+                    "select batch_id, seq from notices where state = 'unknown' and phone_hash = $1 limit 2",
                 )
                 .bind(self.keys.lookup.phone_hash(phone))
                 .fetch_all(&mut *tx)

@@ -11,7 +11,7 @@
 //! Idempotent (a resealed value is current and left alone next time) and resumable (the cursor is
 //! committed with the page it ends), so a pass may stop anywhere: a restart, a lost lease, the
 //! operator's Ctrl-C in `gateway keys rotate`. Rows written while a pass runs are sealed with the
-//! current key already. The pass also fills `items.phone_hash` of rows older than that column.
+//! current key already.
 use std::collections::BTreeMap;
 
 use sqlx::{Any, Row, Transaction};
@@ -25,7 +25,7 @@ use crate::keys::sealed::blacklist_ad;
 /// A table whose personal values the pass reseals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum RotationScope {
-    /// `items`: name, id_no, account_no, phone (and `phone_hash` when missing).
+    /// `items`: name, id_no, account_no, phone.
     Items,
     /// `blacklist.value`.
     Blacklist,
@@ -49,7 +49,7 @@ impl RotationScope {
 pub struct RotationPage {
     /// Rows read.
     pub scanned: u64,
-    /// Rows written again (a value resealed or the phone hash filled).
+    /// Rows written again (a value resealed).
     pub resealed: u64,
     /// The pass of this scope has reached its end (for the current key).
     pub done: bool,
@@ -187,7 +187,7 @@ impl Store {
         limit: i64,
     ) -> StoreResult<(RotationPage, Option<(String, i64)>)> {
         let rows = sqlx::query(
-            "select batch_id, seq, name, id_no, account_no, phone, phone_hash from items \
+            "select batch_id, seq, name, id_no, account_no, phone from items \
              where (batch_id, seq) > ($1, $2) order by batch_id, seq limit $3",
         )
         .bind(&marker.after_key)
@@ -201,41 +201,27 @@ impl Store {
         for r in &rows {
             let batch_id: String = r.try_get("batch_id")?;
             let seq: i64 = r.try_get("seq")?;
-            let phone_hash: Option<String> = r.try_get("phone_hash")?;
-            let mut stale = phone_hash.is_none();
+            let mut values = Vec::with_capacity(ITEM_SEALED.len());
+            let mut stale = false;
             for column in ITEM_SEALED {
-                stale |= !keys.is_current(&r.try_get::<String, _>(column)?);
+                let stored: String = r.try_get(column)?;
+                if keys.is_current(&stored) {
+                    values.push(stored);
+                } else {
+                    let plain = open_item_field(keys, r, &batch_id, seq, column)?;
+                    values.push(seal_item_field(keys, &batch_id, seq, column, &plain)?);
+                    stale = true;
+                }
             }
             if stale {
-                // Every field is opened (the phone's plaintext gives a missing hash); only those
-                // not sealed with the current key are sealed again.
-                let mut values = Vec::with_capacity(ITEM_SEALED.len());
-                let mut phone = String::new();
-                for column in ITEM_SEALED {
-                    let stored: String = r.try_get(column)?;
-                    let plain = open_item_field(keys, r, &batch_id, seq, column)?;
-                    values.push(if keys.is_current(&stored) {
-                        stored
-                    } else {
-                        seal_item_field(keys, &batch_id, seq, column, &plain)?
-                    });
-                    if column == "phone" {
-                        phone = plain;
-                    }
-                }
-                let hash = phone_hash.unwrap_or_else(|| self.keys.lookup.phone_hash(&phone));
                 let mut q = sqlx::query(
-                    "update items set name = $1, id_no = $2, account_no = $3, phone = $4, phone_hash = $5 \
-                     where batch_id = $6 and seq = $7",
+                    "update items set name = $1, id_no = $2, account_no = $3, phone = $4 \
+                     where batch_id = $5 and seq = $6",
                 );
                 for v in values {
                     q = q.bind(v);
                 }
-                q.bind(hash)
-                    .bind(&batch_id)
-                    .bind(seq)
-                    .execute(&mut **tx)
-                    .await?;
+                q.bind(&batch_id).bind(seq).execute(&mut **tx).await?;
                 resealed += 1;
             }
             last = Some((batch_id, seq));
@@ -538,8 +524,6 @@ mod tests {
             "every value sealed with k2"
         );
         assert_eq!(opened(&s2).await, before, "the same values after the pass");
-        let hash = raw(&s2, "select phone_hash from items where batch_id = 'B2'").await;
-        assert_eq!(hash, [s2.keys().lookup.phone_hash("13900009999")], "filled");
         // Idempotent: a finished pass does nothing, even when run again.
         let again = to_end(&s2, 2).await;
         assert!(again.iter().all(|(_, t)| t.scanned == 0 && t.resealed == 0));
@@ -610,8 +594,55 @@ mod tests {
             other => panic!("expected an authentication failure, got {other:?}"),
         }
         assert!(s.get_item("B1", 1).await.expect("row 1").is_some());
-        // The phone hash finds a waiting notice, and only by the right number.
-        let h = raw(&s, "select phone_hash from items where seq = 1").await;
-        assert_eq!(h, [s.keys().lookup.phone_hash("13800000001")]);
+    }
+
+    #[tokio::test]
+    async fn a_receipt_naming_only_the_phone_finds_its_unknown_notice_by_keyed_hash() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = store(&dir.path().join("gw.db"), K1).await;
+        let mut tx = s.begin_intake(&batch("B1")).await.expect("intake");
+        tx.insert_items(&[item(1), item(2)]).await.expect("items");
+        tx.finish((2, 200), 0, "{}", &[]).await.expect("commit");
+        for seq in [1, 2] {
+            sqlx::query(
+                "insert into notices (batch_id, seq, state, created_at, next_at) values ('B1', $1, 'pending', 1, 1)",
+            )
+            .bind(seq)
+            .execute(s.pool())
+            .await
+            .expect("notice");
+        }
+        let jobs = s.claim_notices(2, "GW01", 100, 10).await.expect("claim");
+        assert_eq!(jobs.len(), 2);
+        assert_eq!(jobs[0].phone, "13800000001", "opened for sending");
+        let hashes = raw(&s, "select phone_hash from notices order by seq").await;
+        assert_eq!(
+            hashes,
+            [
+                s.keys().lookup.phone_hash("13800000001"),
+                s.keys().lookup.phone_hash("13800000002")
+            ]
+        );
+        // Both sent, then a restart: their outcome is unknown.
+        let keys = [("B1".to_owned(), 1, 1), ("B1".to_owned(), 2, 1)];
+        s.notices_sending(&keys, 3).await.expect("sending");
+        assert_eq!(
+            s.recover_notices("GW01", 4, 1000).await.expect("recover"),
+            2
+        );
+        assert!(
+            !s.notice_receipt("m-x", "13800000009", "DELIVRD", 5)
+                .await
+                .expect("receipt"),
+            "another phone answers nothing"
+        );
+        assert!(
+            s.notice_receipt("m-2", "13800000002", "DELIVRD", 5)
+                .await
+                .expect("receipt"),
+            "the phone's hash finds the notice"
+        );
+        let states = raw(&s, "select state from notices order by seq").await;
+        assert_eq!(states, ["unknown", "delivered"]);
     }
 }
