@@ -68,6 +68,18 @@ fn sms_setup(
             ));
         }
     };
+    // SMPP 3.4's bind fields are C-octet strings of fixed size: a longer value could never bind, and
+    // the session would only retry and warn.
+    if s.system_id.is_empty() || s.system_id.len() > 15 {
+        return Err(StartError::Config(
+            "sms.system_id: 1 to 15 octets (SMPP bind)".into(),
+        ));
+    }
+    if password.len() > 8 {
+        return Err(StartError::Config(
+            "sms: the password has more than 8 octets, which an SMPP bind cannot carry".into(),
+        ));
+    }
     let mut smpp = crate::sms::SmppConfig::new(
         s.endpoint.clone(),
         s.system_id.clone(),
@@ -268,5 +280,44 @@ impl Running {
         let _ = ctrl_c.await;
         info!("stopping");
         self.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sms(system_id: &str, password_file: &std::path::Path) -> crate::config::Sms {
+        crate::config::Sms {
+            endpoint: "127.0.0.1:2775".into(),
+            system_id: system_id.into(),
+            password_env: None,
+            password_file: Some(password_file.to_owned()),
+            service_number: "10690000".into(),
+            templates: Default::default(),
+            quiet_hours: None,
+            unknown_grace: None,
+            max_rate: None,
+            key_tlv: None,
+            enquire_link: None,
+        }
+    }
+
+    #[test]
+    fn smpp_bind_fields_that_cannot_bind_stop_the_start() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let short = dir.path().join("short");
+        let long = dir.path().join("long");
+        std::fs::write(&short, "pw345678\n").expect("write");
+        std::fs::write(&long, "pw3456789").expect("write");
+        assert!(sms_setup(&sms("gw", &short)).is_ok());
+        let Err(err) = sms_setup(&sms("gw", &long)) else {
+            panic!("a 9-octet password was taken");
+        };
+        assert!(err.to_string().contains("8 octets"), "{err}");
+        let Err(err) = sms_setup(&sms("a-system-id-of-16", &short)) else {
+            panic!("a 17-octet system_id was taken");
+        };
+        assert!(err.to_string().contains("sms.system_id"), "{err}");
     }
 }
