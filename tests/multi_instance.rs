@@ -518,15 +518,16 @@ async fn share_and_kill(instances: usize, sms_on: &[bool], victim: usize) {
     let paid = || a.ledger.items_paid() + b.ledger.items_paid() + c.ledger.items_paid();
     let victim_node = gws[victim].node.clone();
     let limit = Duration::from_secs(120 + total / 500);
+    // A notice sender is killed once it has notices in flight instead (GW_MULTI_KILL_SMS=1).
+    let sender = sms_on[victim];
     let held = loop {
         let held = held_by(&pool, &victim_node).await;
         let enough = paid() as u64 >= accepted / 3;
-        let notices_ok = !sms_on[victim] || held.2 > 0;
-        if enough && held.0 > 0 && notices_ok {
+        if enough && (if sender { held.2 > 0 } else { held.0 > 0 }) {
             break held;
         }
         assert!(
-            (paid() as u64) < accepted && started.elapsed() < limit,
+            (sender || (paid() as u64) < accepted) && started.elapsed() < limit,
             "{victim_node} never held work mid-way (paid {} of {accepted}, holds {held:?})",
             paid()
         );
@@ -536,7 +537,7 @@ async fn share_and_kill(instances: usize, sms_on: &[bool], victim: usize) {
     let paid_at_kill = paid();
     let killed_at = started.elapsed();
     assert!(
-        (paid_at_kill as u64) < accepted,
+        sender || (paid_at_kill as u64) < accepted,
         "killed mid-way ({paid_at_kill} of {accepted} paid)"
     );
 
@@ -683,4 +684,289 @@ async fn three_instances_share_the_work_and_finish_it_when_one_is_killed() {
     let kill_sms = std::env::var("GW_MULTI_KILL_SMS").is_ok_and(|v| v == "1");
     // The centre takes two binds: GW01 and GW02 send the notices; GW03 only works for the banks.
     share_and_kill(3, &[true, true, false], if kill_sms { 0 } else { 2 }).await;
+}
+
+/// A `gateway simulate ...` child process (as deploy/compose.yaml runs the simulators).
+fn simulate(args: &[&str], env: &[(&str, &str)]) -> Instance {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gateway"));
+    cmd.arg("simulate")
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Instance {
+        node: format!("simulate {}", args.join(" ")),
+        api: Api::new("127.0.0.1:1"),
+        child: Some(cmd.spawn().expect("simulator starts")),
+    }
+}
+
+async fn wait_listening(port: u16, what: &str) {
+    let started = Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{what} does not listen on {port}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// deploy/gateway-1.toml and gateway-2.toml load, differ only in `gateway.node_id`, and run as they
+/// would under deploy/compose.yaml: two instances on a PostgreSQL database owned by a `gateway` role,
+/// the simulators started with compose's commands (bank B's from the PKI of deploy/test-pki.sh, whose
+/// server certificate names the host), every secret from the environment variables compose sets.
+/// Only the host names and ports are rewritten to loopback, and the banks polled every second. Each
+/// instance is ready (store and every bank answer), rosters to the three banks end final and every
+/// credited item's notice is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deploy_configurations_run_two_instances_as_compose_does() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+    let texts: Vec<String> = ["gateway-1.toml", "gateway-2.toml"]
+        .iter()
+        .map(|f| std::fs::read_to_string(deploy.join(f)).expect("deploy config"))
+        .collect();
+    let mut loaded = Vec::new();
+    for f in ["gateway-1.toml", "gateway-2.toml"] {
+        let c = gateway::config::Config::load(&deploy.join(f)).expect("loads");
+        assert_eq!(c.gateway.instances, 2, "{f}");
+        assert!(c.sms.is_some(), "{f}: both send notices");
+        assert!(
+            c.tokens.iter().all(|t| t.token.is_none()),
+            "{f}: hashed tokens only"
+        );
+        loaded.push(c);
+    }
+    assert_eq!(
+        (
+            loaded[0].gateway.node_id.as_str(),
+            loaded[1].gateway.node_id.as_str()
+        ),
+        ("GW01", "GW02")
+    );
+    loaded[1].gateway.node_id = loaded[0].gateway.node_id.clone();
+    assert_eq!(
+        toml::to_string(&loaded[0]).expect("toml"),
+        toml::to_string(&loaded[1]).expect("toml"),
+        "the two instances differ in node_id only"
+    );
+
+    let dir = TempDir::new("deploy");
+    let pki = dir.0.join("pki-b");
+    let out = Command::new("sh")
+        .arg(deploy.join("test-pki.sh"))
+        .arg(&pki)
+        .output()
+        .expect("sh runs deploy/test-pki.sh");
+    assert!(
+        out.status.success(),
+        "deploy/test-pki.sh failed (it needs the openssl command): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // PostgreSQL as compose's postgres service makes it: a `gateway` role owning a UTF8, C-collated
+    // database; the gateways migrate it as that role.
+    let pg = Pg::start();
+    sqlx::any::install_default_drivers();
+    let admin = sqlx::AnyPool::connect(&pg.url()).await.expect("postgres");
+    for sql in [
+        "create role gateway login",
+        "create database gateway owner gateway encoding 'UTF8' lc_collate 'C' lc_ctype 'C' \
+         template template0",
+    ] {
+        sqlx::query(sql).execute(&admin).await.expect(sql);
+    }
+    admin.close().await;
+    let store_url = format!(
+        "postgres://gateway@localhost/gateway?host={}&port=5432",
+        pg.socket_dir().display()
+    );
+
+    let [pa, pb, pc, ps] = [free_port(), free_port(), free_port(), free_port()];
+    let keyring = format!("k2026={}", "5a".repeat(32));
+    let secrets: [(&str, &str); 5] = [
+        ("PGPASSWORD", "unused-with-trust-auth"),
+        ("GATEWAY_LOOKUP_KEY", "00112233445566778899aabbccddeeff"),
+        ("GATEWAY_DATA_KEYRING", &keyring),
+        ("BANK_C_MAC_KEY", BANK_C_TEST_KEY),
+        ("SMPP_PASSWORD", "cmpTest1"),
+    ];
+    let listen = |p: u16| format!("127.0.0.1:{p}");
+    let (la, lb, lc, ls) = (listen(pa), listen(pb), listen(pc), listen(ps));
+    let pki_arg = pki.display().to_string();
+    let mut sims = vec![
+        simulate(&["bank", "--profile", BANK_A, "--listen", &la], &[]),
+        simulate(
+            &[
+                "bank",
+                "--profile",
+                BANK_B,
+                "--listen",
+                &lb,
+                "--pki-dir",
+                &pki_arg,
+            ],
+            &[],
+        ),
+        simulate(
+            &[
+                "bank",
+                "--profile",
+                BANK_C,
+                "--listen",
+                &lc,
+                "--mac-key-env",
+                "BANK_C_MAC_KEY",
+            ],
+            &secrets,
+        ),
+        simulate(
+            &[
+                "smsc",
+                "--listen",
+                &ls,
+                "--system-id",
+                "gw",
+                "--password-env",
+                "SMPP_PASSWORD",
+            ],
+            &secrets,
+        ),
+    ];
+    for (port, what) in [
+        (pa, "bank A"),
+        (pb, "bank B"),
+        (pc, "bank C"),
+        (ps, "SMS centre"),
+    ] {
+        wait_listening(port, what).await;
+    }
+
+    let mut gws = Vec::new();
+    // The profiles poll every 30 to 60 s; a second keeps the test short.
+    let poll = "\npoll_interval = \"1s\"";
+    for (i, text) in texts.iter().enumerate() {
+        let port = free_port();
+        let text = text
+            .replace("postgres://gateway@postgres:5432/gateway", &store_url)
+            .replace("0.0.0.0:8080", &listen(port))
+            .replace("\"bank-a:7001\"", &format!("\"{la}\"{poll}"))
+            .replace(
+                "\"https://bank-b:7443\"",
+                &format!("\"https://localhost:{pb}\"{poll}"),
+            )
+            .replace("\"bank-c:7003\"", &format!("\"{lc}\"{poll}"))
+            .replace("\"smsc:2775\"", &format!("\"{ls}\""))
+            .replace("/etc/gateway/pki-b", &pki_arg);
+        let config = dir.0.join(format!("gateway-{}.toml", i + 1));
+        std::fs::write(&config, text).expect("config");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gateway"));
+        cmd.args(["serve", "--config"])
+            .arg(&config)
+            .env(
+                "RUST_LOG",
+                std::env::var("GW_TEST_LOG").unwrap_or_else(|_| "error".into()),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in &secrets {
+            cmd.env(k, v);
+        }
+        gws.push(Instance {
+            node: format!("GW0{}", i + 1),
+            api: Api::new(listen(port)),
+            child: Some(cmd.spawn().expect("gateway starts")),
+        });
+    }
+    for g in &mut gws {
+        g.wait_healthy().await;
+        let started = Instant::now();
+        loop {
+            let (s, v) = g.api.get(SUBMITTER, "/readyz").await;
+            if s == 200 {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{} not ready: {s} {v}",
+                g.node
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    // The submitter token whose hash the deploy configurations hold.
+    const TOKEN: &str = "dev-only-submitter-token";
+    let clock = SystemClock::default();
+    let today = clock.today();
+    let mut batches = Vec::new();
+    for (k, bank) in [BANK_A, BANK_B, BANK_C].into_iter().enumerate() {
+        let spec = RosterSpec {
+            items: 200,
+            seed: 900 + k as u64,
+            bad: 0,
+            batch_no: format!("DEPLOY-{bank}-{}", std::process::id()),
+            year: today.year(),
+            payout_bank: bank.into(),
+            funds_arrived_on: date_str(today),
+        };
+        let items = roster::items(&spec);
+        let mut body = roster::header(&spec, &items);
+        body["items"] = Value::Array(items);
+        let (s, v) = gws[k % 2]
+            .api
+            .submit_json(TOKEN, serde_json::to_vec(&body).expect("json"))
+            .await;
+        assert_eq!(s, 202, "{bank}: {v}");
+        batches.push(v["batch_id"].as_str().expect("id").to_owned());
+    }
+    for (k, id) in batches.iter().enumerate() {
+        let api = &gws[(k + 1) % 2].api;
+        let started = Instant::now();
+        let b = loop {
+            let (s, b) = api.get(TOKEN, &format!("/v1/batches/{id}")).await;
+            assert_eq!(s, 200, "{b}");
+            if b["status"] == "final" {
+                break b;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "not final: {b}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        let c = &b["counts"];
+        let ok = c["succeeded"].as_u64().unwrap_or(0);
+        assert_eq!(ok + c["failed"].as_u64().unwrap_or(0), 200, "{b}");
+        // Notices go out at 50/s per instance (their share of the centre's 100/s).
+        let started = Instant::now();
+        loop {
+            let (_, n) = api
+                .get(TOKEN, &format!("/v1/batches/{id}/notices?limit=1"))
+                .await;
+            let sent = ["submitted", "delivered"]
+                .iter()
+                .map(|s| n["counts"][*s].as_u64().unwrap_or(0))
+                .sum::<u64>();
+            if sent == ok {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(120), "notices: {n}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    for g in &mut gws {
+        g.stop().await;
+    }
+    for s in &mut sims {
+        s.kill();
+    }
+    drop(pg);
 }
