@@ -10,14 +10,15 @@
 //! rosters, three per bank). The full-size run of docs/operations.md:
 //!
 //! ```sh
-//! GW_MULTI_ITEMS=200000 cargo test --release -p gateway --test multi_instance -- --nocapture
+//! GW_MULTI_ITEMS=200000 cargo test -p gateway --test multi_instance -- --nocapture
 //! ```
 //!
 //! The SMS centre's rate is raised for the run (`GW_MULTI_SMS_RATE`, default 1,000 parts/s: 100/s
 //! would make the notices alone take minutes); the instances that send notices divide it as they
 //! would divide the real centre's 100/s. The killed instance is one without `[sms]` by default;
-//! `GW_MULTI_KILL_SMS=1` kills a notice sender instead (see docs/operations.md: a dead instance's
-//! notices in flight are taken over only when an instance's sender starts).
+//! `GW_MULTI_KILL_SMS=1` kills a notice sender instead, which fails today (docs/operations.md "After
+//! an instance dies": a dead instance's notices in flight are taken over only when a sender starts).
+//! A third test runs deploy/gateway-1.toml and gateway-2.toml as deploy/compose.yaml would.
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
