@@ -4,7 +4,8 @@
 //! - bank A end to end: a 20,000-item roster paid exactly once, bad input refused with the store
 //!   unchanged, a failed item corrected and paid, the assessments, the dashboard and the metrics read;
 //! - several instances on one database: two stores (two pools, as two gateways would have) claiming
-//!   the same due parts at once never hold one part together, and an expired lease is taken over;
+//!   the same due parts at once never hold one part together, and an expired lease is taken over
+//!   (parts, and the notices of a sender that died);
 //!   two whole gateways share the work of several rosters and pay each item once.
 //!
 //! The tests fail, never skip, when the PostgreSQL binaries are missing.
@@ -1117,6 +1118,141 @@ async fn an_expired_lease_is_taken_over_by_the_other_instance() {
         let (x, y) = (x.expect("a"), y.expect("b"));
         assert!(x != y, "round {round}: exactly one holder ({x}, {y})");
     }
+    a.close().await;
+    b.close().await;
+}
+
+/// Notices of an instance that died while sending them (`sending`, leased) are settled by a living
+/// sender once their lease has run out, not before, and not while their sender renews the lease; the
+/// sweep is what every sender runs every few seconds (`sms::sender`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_of_a_dead_sender_are_recovered_once_their_lease_runs_out() {
+    let pg = Pg::start();
+    let url = pg.url();
+    let a = Store::open(&url).await.expect("store a");
+    let b = Store::open(&url).await.expect("store b");
+    const T: i64 = 2_000_000_000_000;
+    let mut tx = a.begin_intake(&new_batch("nb", T)).await.expect("intake");
+    tx.insert_items(
+        &(1..=4)
+            .map(|s| new_item(s, 100, ItemStatus::Succeeded, None))
+            .collect::<Vec<_>>(),
+    )
+    .await
+    .expect("items");
+    tx.finish((4, 400), 0, "{}", &[]).await.expect("finish");
+    for seq in 1..=4 {
+        sqlx::query(
+            "insert into notices (batch_id, seq, state, created_at, next_at) values ('nb', $1, 'pending', $2, $2)",
+        )
+        .bind(seq)
+        .bind(T)
+        .execute(a.pool())
+        .await
+        .expect("notice");
+    }
+    let states = |s: &Store| {
+        let pool = s.pool().clone();
+        async move {
+            use sqlx::Row;
+            sqlx::query("select state, lease_owner from notices order by seq")
+                .fetch_all(&pool)
+                .await
+                .expect("states")
+                .iter()
+                .map(|r| {
+                    (
+                        r.try_get::<String, _>("state").expect("state"),
+                        r.try_get::<Option<String>, _>("lease_owner")
+                            .expect("owner"),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+
+    // A claims all four (lease to T + 1,000), marks two `sending` and dies; B claims nothing meanwhile.
+    let jobs = a
+        .claim_notices(T, "GW-A", T + 1_000, 10)
+        .await
+        .expect("claim");
+    assert_eq!(jobs.len(), 4);
+    let sending = [("nb".to_owned(), 1, 1), ("nb".to_owned(), 2, 1)];
+    a.notices_sending(&sending, T).await.expect("sending");
+    assert!(
+        b.claim_notices(T + 999, "GW-B", T + 2_000, 10)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    // While the lease runs, B's sweep leaves them to A.
+    assert_eq!(
+        b.recover_expired_notices(T + 999, T + 5_000)
+            .await
+            .expect("sweep"),
+        0
+    );
+    // A renews notice 1 only (notice 2 it lost track of), to T + 3,000.
+    let renewed = a
+        .renew_notice_leases("GW-A", &[("nb".to_owned(), 1)], T + 3_000)
+        .await
+        .expect("renew");
+    assert_eq!(renewed, 1);
+
+    // A's first lease over: notice 2 becomes `unknown` (its grace until T + 5,000), notice 1 stays
+    // A's; the two pending ones are claimed again by B, as always.
+    assert_eq!(
+        b.recover_expired_notices(T + 1_001, T + 5_000)
+            .await
+            .expect("sweep"),
+        1
+    );
+    let taken = b
+        .claim_notices(T + 1_001, "GW-B", T + 2_000, 10)
+        .await
+        .expect("claim");
+    assert_eq!(taken.iter().map(|j| j.seq).collect::<Vec<_>>(), [3, 4]);
+    assert_eq!(
+        states(&b).await,
+        [
+            ("sending".to_owned(), Some("GW-A".to_owned())),
+            ("unknown".to_owned(), None),
+            ("pending".to_owned(), Some("GW-B".to_owned())),
+            ("pending".to_owned(), Some("GW-B".to_owned())),
+        ]
+    );
+    // The renewed lease over too: notice 1 is settled; A's renewal finds nothing of its own left.
+    assert_eq!(
+        b.recover_expired_notices(T + 2_999, T + 5_000)
+            .await
+            .expect("sweep"),
+        0
+    );
+    assert_eq!(
+        b.recover_expired_notices(T + 3_001, T + 5_000)
+            .await
+            .expect("sweep"),
+        1
+    );
+    assert_eq!(
+        a.renew_notice_leases(
+            "GW-A",
+            &[("nb".to_owned(), 1), ("nb".to_owned(), 2)],
+            T + 9_000
+        )
+        .await
+        .expect("renew"),
+        0
+    );
+    // Nothing sent twice blindly: the unknown ones wait for a receipt or their grace.
+    assert_eq!(
+        b.release_unknown_notices(T + 4_999).await.expect("release"),
+        0
+    );
+    assert_eq!(
+        b.release_unknown_notices(T + 5_000).await.expect("release"),
+        2
+    );
     a.close().await;
     b.close().await;
 }

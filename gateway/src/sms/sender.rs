@@ -103,13 +103,31 @@ pub async fn run(
         Err(e) => warn!(error = %e, "recovering notices failed"),
     }
     let recorder = tokio::spawn(record_receipts(app.clone(), receipts, stop.clone()));
-    let lease = 5 * 60_000;
     let mut idle = Duration::from_millis(50);
+    let mut last_sweep = std::time::Instant::now();
     loop {
         if stop.is_cancelled() {
             break;
         }
         let now = app.clock.now_ms();
+        // Another sender that died (SIGKILL, lost machine) leaves its notices `sending`: once their
+        // leases run out they are settled here, on whichever sender is alive, as a restart settles
+        // its own.
+        if last_sweep.elapsed() >= SWEEP_EVERY {
+            last_sweep = std::time::Instant::now();
+            match app
+                .store
+                .recover_expired_notices(now, now + ms(cfg.unknown_grace))
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => warn!(
+                    notices = n,
+                    "notices of a sender whose lease ran out are held until a receipt or the grace settles them"
+                ),
+                Err(e) => warn!(error = %e, "recovering expired notice leases failed"),
+            }
+        }
         let quiet = quiet_left_ms(cfg.quiet, now);
         if quiet > 0 {
             let wait = Duration::from_millis(u64::try_from(quiet.min(60_000)).unwrap_or(60_000));
@@ -120,7 +138,7 @@ pub async fn run(
         }
         let jobs = match app
             .store
-            .claim_notices(now, &app.node_id, now + lease, cfg.batch as i64)
+            .claim_notices(now, &app.node_id, now + ms(NOTICE_LEASE), cfg.batch as i64)
             .await
         {
             Ok(j) => j,
@@ -149,7 +167,18 @@ pub async fn run(
             warn!(error = %e, "marking notices as sending failed");
             continue;
         }
-        let results = join_all(jobs.iter().map(|j| send_one(&app, &handle, &cfg, j))).await;
+        let held: Vec<(String, i64)> = jobs.iter().map(|j| (j.batch_id.clone(), j.seq)).collect();
+        let sends = join_all(jobs.iter().map(|j| send_one(&app, &handle, &cfg, j)));
+        let results = tokio::select! {
+            r = sends => r,
+            () = keep_notice_leases(&app, &held, now + ms(NOTICE_LEASE)) => {
+                warn!(
+                    notices = held.len(),
+                    "the notices' leases could not be renewed: stopped waiting for them, another sender settles them"
+                );
+                continue;
+            }
+        };
         for (j, r) in jobs.iter().zip(results) {
             if let Err(e) = r {
                 warn!(batch = %j.batch_id, seq = j.seq, error = %e, "recording a notice failed");
@@ -159,6 +188,48 @@ pub async fn run(
     recorder.abort();
     let _ = recorder.await;
     handle.shutdown().await;
+}
+
+/// How long a claimed notice is this sender's: renewed every [`RENEW_EVERY`] while it is being sent,
+/// so only a sender that died (or lost the store) lets it run out.
+const NOTICE_LEASE: Duration = Duration::from_secs(30);
+/// How often the leases of the notices being sent are renewed.
+const RENEW_EVERY: Duration = Duration::from_secs(5);
+/// A sender stops waiting for notices whose lease it could not renew this long before it runs out
+/// (clocks of different instances differ a little).
+const LEASE_GUARD: Duration = Duration::from_secs(10);
+/// How often a sender looks for notices left `sending` under an expired lease.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Renews the leases of `held` every [`RENEW_EVERY`]; returns (ending the wait for their sends) only
+/// when the last lease written is about to run out: the store could not be reached in time. A lease
+/// that is no longer this sender's (already recorded) is simply not extended.
+async fn keep_notice_leases(app: &App, held: &[(String, i64)], mut until: i64) {
+    loop {
+        let stop_at = until - ms(LEASE_GUARD);
+        let left = stop_at - app.clock.now_ms();
+        if left <= 0 {
+            return;
+        }
+        let left = Duration::from_millis(u64::try_from(left).unwrap_or(0));
+        tokio::time::sleep(RENEW_EVERY.min(left)).await;
+        let asked = app.clock.now_ms();
+        if asked >= stop_at {
+            return;
+        }
+        let left = Duration::from_millis(u64::try_from(stop_at - asked).unwrap_or(0));
+        match tokio::time::timeout(
+            left,
+            app.store
+                .renew_notice_leases(&app.node_id, held, asked + ms(NOTICE_LEASE)),
+        )
+        .await
+        {
+            Ok(Ok(_)) => until = asked + ms(NOTICE_LEASE),
+            Ok(Err(e)) => warn!(error = %e, "renewing notice leases failed"),
+            Err(_) => {}
+        }
+    }
 }
 
 async fn send_one(

@@ -259,26 +259,78 @@ impl Store {
         Ok(())
     }
 
-    /// After a restart of `owner` (or a lost lease): notices left `sending` are ambiguous: `unknown`
-    /// until `grace_until`.
+    /// After a restart of `owner`: its notices left `sending`, and any other instance's whose lease
+    /// ran out, are ambiguous: `unknown` until `grace_until`.
     pub async fn recover_notices(
         &self,
         owner: &str,
         now: i64,
         grace_until: i64,
     ) -> StoreResult<u64> {
+        self.notices_to_unknown(Some(owner), now, grace_until, "outcome unknown (restart)")
+            .await
+    }
+
+    /// Notices left `sending` by an instance whose lease ran out (it died, or lost the store for
+    /// longer than its lease): ambiguous, `unknown` until `grace_until`. Run every few seconds by each
+    /// sender: the `notices_due` index finds the few `sending` rows.
+    pub async fn recover_expired_notices(&self, now: i64, grace_until: i64) -> StoreResult<u64> {
+        self.notices_to_unknown(
+            None,
+            now,
+            grace_until,
+            "outcome unknown (its sender's lease ran out)",
+        )
+        .await
+    }
+
+    async fn notices_to_unknown(
+        &self,
+        owner: Option<&str>,
+        now: i64,
+        grace_until: i64,
+        why: &str,
+    ) -> StoreResult<u64> {
         let mut tx = self.begin_write().await?;
         let n = sqlx::query(
-            "update notices set state = 'unknown', next_at = $1, last_error = 'outcome unknown (restart)', \
+            "update notices set state = 'unknown', next_at = $1, last_error = $2, \
              lease_owner = null, lease_until = null \
-             where state = 'sending' and (lease_owner = $2 or lease_until < $3)",
+             where state = 'sending' and (lease_owner = $3 or lease_until < $4)",
         )
         .bind(grace_until)
-        .bind(owner)
+        .bind(why)
+        // No owner: only expired leases (a node id is never empty).
+        .bind(owner.unwrap_or(""))
         .bind(now)
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Extends `owner`'s leases of notices it is still sending (`keys` are `(batch_id, seq)`); those
+    /// already recorded (no lease) or taken from it are left alone. Returns how many were extended.
+    pub async fn renew_notice_leases(
+        &self,
+        owner: &str,
+        keys: &[(String, i64)],
+        until: i64,
+    ) -> StoreResult<u64> {
+        let mut tx = self.begin_write().await?;
+        let mut n = 0;
+        for (b, s) in keys {
+            n += sqlx::query(
+                "update notices set lease_until = $1 where batch_id = $2 and seq = $3 and lease_owner = $4",
+            )
+            .bind(until)
+            .bind(b)
+            .bind(s)
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
         tx.commit().await?;
         Ok(n)
     }
