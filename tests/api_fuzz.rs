@@ -377,8 +377,8 @@ fn query_string(rng: &mut StdRng) -> String {
 
 /// One case. Writes with a token allowed to make them always carry a malformed body or aim at
 /// something that does not exist; body-less changes (the click, a blacklist delete) with such a token
-/// only aim at ids that do not exist; an admin's GET never reads a real batch's items (that read is
-/// audited, a change by design).
+/// only aim at ids that do not exist; an admin's GET never reads a real batch's items or the
+/// blacklist (those reads are audited, a change by design).
 fn generate(rng: &mut StdRng, known: &Known) -> Case {
     let (auth, who) = token_header(rng);
     let privileged = who.is_some_and(|t| TOKENS_PRIVILEGED.contains(&t));
@@ -447,8 +447,9 @@ fn generate(rng: &mut StdRng, known: &Known) -> Case {
                 &["GET", "GET", "GET", "HEAD", "OPTIONS", "TRACE", "PATCH"],
             ))
             .to_owned();
-            // An admin's GET of a real batch's items would be an audited read: aim elsewhere.
-            let p = if who == Some(ADMIN) && p.contains(&real_batch) {
+            // An admin's GET of a real batch's items or of the blacklist would be an audited read:
+            // aim elsewhere.
+            let p = if who == Some(ADMIN) && (p.contains(&real_batch) || p == "/v1/blacklist") {
                 "/v1/events".into()
             } else {
                 p

@@ -6,7 +6,10 @@
 //! - one record's detail changed in the SQLite file: verify exits 1 naming that record; put back, intact
 //!   again; a record removed from the middle, or the last one: verify exits 1 naming the gap;
 //! - records written before the chain existed stay readable and are reported as not covered;
-//! - two stores (two gateways) appending at once on one PostgreSQL database keep one unbroken chain.
+//! - two stores (two gateways) appending at once on one PostgreSQL database keep one unbroken chain;
+//! - a change and its record are one transaction: when no record can be written (the chain's head row
+//!   gone), every audited change fails and leaves nothing, on SQLite and PostgreSQL; an admin's read
+//!   of full personal data gets the error instead of the data.
 mod common;
 
 use std::path::Path;
@@ -15,8 +18,13 @@ use std::sync::Arc;
 
 use common::pg::Pg;
 use common::*;
-use gateway::store::Store;
+use gateway::domain::{AccountKind, ItemStatus, Pii, RecipientKind};
+use gateway::store::{
+    BlacklistRow, EvaluationPhase, EventRow, NewAudit, NewBatch, NewItem, NewPart, NewStrike,
+    Store, StoreResult,
+};
 use serde_json::{Value, json};
+use sqlx::Row;
 
 /// Runs `gateway audit verify` on the store at `db`; exit code and stdout.
 fn verify(dir: &Path, db: &Path) -> (i32, String) {
@@ -370,4 +378,501 @@ async fn concurrent_appends_on_postgres_keep_one_chain() {
     assert!(rows.iter().any(|r| r.actor == "gw-a") && rows.iter().any(|r| r.actor == "gw-b"));
     a.close().await;
     b.close().await;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// A change and its audit record are one transaction.
+
+const T: i64 = 1_795_000_000_000;
+const DEPT: &str = "220623-NYNC";
+
+fn new_batch(batch_id: &str) -> NewBatch {
+    NewBatch {
+        batch_id: batch_id.into(),
+        batch_no: format!("NO-{batch_id}"),
+        body_hash: String::new(),
+        parent_batch_id: None,
+        department_code: DEPT.into(),
+        region_code: "220623".into(),
+        subsidy_code: "NY001".into(),
+        subsidy_name: "耕地地力保护补贴".into(),
+        budget_year: 2026,
+        period: "2026".into(),
+        indicator_no: "IND-1".into(),
+        payout_bank: BANK_A.into(),
+        payer_account_no: "22050166000100000001".into(),
+        payer_account_name: "财政零余额账户".into(),
+        funds_arrived_on: "2026-11-26".into(),
+        total_count: 3,
+        total_amount_fen: 300,
+        created_at: T,
+        start_late: false,
+    }
+}
+
+fn new_item(seq: i64, status: ItemStatus, part_id: &str) -> NewItem {
+    NewItem {
+        seq,
+        recipient_kind: RecipientKind::Person,
+        name: Pii::new("张三"),
+        id_no: Pii::new(format!("22062319800101{seq:04}")),
+        account_no: Pii::new(format!("6217{seq:015}")),
+        account_kind: AccountKind::Ssc,
+        account_bank_code: "105241000012".into(),
+        amount_fen: 100,
+        phone: Pii::new("13800000000"),
+        ssc_exempt: false,
+        memo: String::new(),
+        status,
+        reject_code: None,
+        reject_message: None,
+        part_id: Some(part_id.into()),
+        claim_key: Some(format!("claim-{seq}")),
+        replaces: None,
+    }
+}
+
+fn record(action: &str, target: &str) -> NewAudit {
+    NewAudit::new(T + 1, "admin", "admin", action, target, "{}")
+}
+
+/// What the changes below could touch, as text: row counts and the items' states.
+async fn fingerprint(store: &Store) -> Vec<String> {
+    let mut out = Vec::new();
+    for table in [
+        "batches",
+        "items",
+        "parts",
+        "events",
+        "strikes",
+        "past_ratings",
+        "disqualifications",
+        "blacklist",
+        "audit",
+    ] {
+        let n: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "select count(*) as n from {table}"
+        )))
+        .fetch_one(store.pool())
+        .await
+        .expect("count")
+        .try_get("n")
+        .expect("n");
+        out.push(format!("{table}: {n}"));
+    }
+    for i in store.list_items("b1", None, 0, 100).await.expect("items") {
+        out.push(format!("b1/{}: {}", i.seq, i.status));
+    }
+    out
+}
+
+/// Every audited change, from the store's side, each with the answer it gives when it is made.
+async fn make_changes(store: &Store) -> Vec<StoreResult<String>> {
+    let entry = BlacklistRow {
+        entry_id: "bl1".into(),
+        kind: "account_no".into(),
+        value: "6217995505724754105".into(),
+        reason: "冒领".into(),
+        added_by: "admin".into(),
+        added_at: T + 1,
+    };
+    let mut sub = new_batch("b2");
+    sub.parent_batch_id = Some("b1".into());
+    sub.total_count = 1;
+    sub.total_amount_fen = 100;
+    let mut item = new_item(3, ItemStatus::Pending, "p2");
+    item.claim_key = None;
+    item.replaces = Some(("b1".into(), 3));
+    let part = NewPart {
+        part_id: "p2".into(),
+        bank_ref: "R000002".into(),
+        part_no: 0,
+        item_count: 1,
+        amount_fen: 100,
+    };
+    let ev = |kind: &str| vec![EventRow::new(kind, T + 1, BANK_A, json!({})).batch("b1")];
+    vec![
+        store
+            .add_blacklist(&entry, "h1", &record("blacklist-add", "bl1"))
+            .await
+            .map(|r| format!("{r:?}")),
+        store
+            .delete_blacklist("bl0", &record("blacklist-delete", "bl0"))
+            .await
+            .map(|r| format!("{r:?}")),
+        store
+            .settle_item(
+                "b1",
+                1,
+                ItemStatus::Failed,
+                ItemStatus::Returned,
+                "back to the treasury",
+                T + 1,
+                &ev("item.returned"),
+                &record("item-return", "b1/1"),
+            )
+            .await
+            .map(|r| format!("{r:?}")),
+        store
+            .settle_item(
+                "b1",
+                2,
+                ItemStatus::Review,
+                ItemStatus::Succeeded,
+                "the bank says paid",
+                T + 1,
+                &ev("item.resolved"),
+                &record("item-resolve", "b1/2"),
+            )
+            .await
+            .map(|r| format!("{r:?}")),
+        store
+            .reissue(
+                ("b1", 3),
+                &sub,
+                &item,
+                &part,
+                BANK_A,
+                "{}",
+                &ev("item.corrected"),
+                &record("item-correct", "b1/3"),
+            )
+            .await
+            .map(|r| format!("{r:?}")),
+        store
+            .put_past_rating(
+                BANK_A,
+                DEPT,
+                2025,
+                "unqualified",
+                "taken over",
+                "admin",
+                T + 1,
+                &ev("rating.recorded"),
+                &record("rating-record", "402241000015/2025"),
+            )
+            .await
+            .map(|r| format!("{r:?}")),
+        store
+            .disqualify(
+                BANK_A,
+                DEPT,
+                "two years",
+                "admin",
+                T + 1,
+                &ev("disqualification.confirmed"),
+                &record("disqualify", BANK_A),
+            )
+            .await
+            .map(|r| format!("{r:?}")),
+        store
+            .void_strike(
+                BANK_A,
+                "s1",
+                "s1v",
+                "the delay was ours",
+                T + 1,
+                &ev("strike.voided"),
+                &record("strike-void", "s1"),
+            )
+            .await
+            .map(|r| format!("{r:?}")),
+    ]
+}
+
+/// With the chain's head row gone every append fails, so each change must fail and leave nothing
+/// behind; with the head back, each is made with its record and the chain is intact. Were a record
+/// written after its change in a transaction of its own, the changes would stay without records.
+async fn changes_are_stored_with_their_records_or_not_at_all(store: &Store) {
+    // A batch with two failed items and one for review, a strike, a blacklist entry to remove.
+    let mut tx = store.begin_intake(&new_batch("b1")).await.expect("intake");
+    tx.insert_items(&[
+        new_item(1, ItemStatus::Failed, "p1"),
+        new_item(2, ItemStatus::Review, "p1"),
+        new_item(3, ItemStatus::Failed, "p1"),
+    ])
+    .await
+    .expect("items");
+    tx.insert_parts(
+        BANK_A,
+        T,
+        &[NewPart {
+            part_id: "p1".into(),
+            bank_ref: "R000001".into(),
+            part_no: 1,
+            item_count: 3,
+            amount_fen: 300,
+        }],
+    )
+    .await
+    .expect("parts");
+    tx.finish((3, 300), 0, "{}", &[]).await.expect("finish");
+    let strike = NewStrike {
+        strike_id: "s1".into(),
+        bank_code: BANK_A.into(),
+        department_code: DEPT.into(),
+        batch_id: "b1".into(),
+        query_id: "q1".into(),
+        roles: vec!["payout"],
+        due_at: T,
+        fed_back_at: None,
+        year: 2026,
+        evidence: json!({}),
+    };
+    let recorded = store
+        .record_evaluation(
+            "q1",
+            EvaluationPhase::PayoutDeadline,
+            &[strike],
+            T,
+            |_, _| Vec::new(),
+        )
+        .await
+        .expect("strike");
+    assert_eq!(recorded, 1);
+    let first = BlacklistRow {
+        entry_id: "bl0".into(),
+        kind: "id_no".into(),
+        value: "220623198001010001".into(),
+        reason: "冒领".into(),
+        added_by: "admin".into(),
+        added_at: T,
+    };
+    assert_eq!(
+        store
+            .add_blacklist(&first, "h0", &record("blacklist-add", "bl0"))
+            .await
+            .expect("add"),
+        Some("bl0".to_owned())
+    );
+
+    let head = sqlx::query("select chain_start, audit_no, hash from audit_head")
+        .fetch_one(store.pool())
+        .await
+        .expect("head");
+    let (start, no, hash): (i64, i64, String) = (
+        head.try_get("chain_start").expect("chain_start"),
+        head.try_get("audit_no").expect("audit_no"),
+        head.try_get("hash").expect("hash"),
+    );
+    let before = fingerprint(store).await;
+    assert!(before.contains(&"audit: 1".to_owned()), "{before:?}");
+
+    sqlx::query("delete from audit_head")
+        .execute(store.pool())
+        .await
+        .expect("break the head");
+    for (i, outcome) in make_changes(store).await.into_iter().enumerate() {
+        let err = outcome.expect_err(&format!("change {i} was made without its audit record"));
+        assert!(err.to_string().contains("audit_head"), "change {i}: {err}");
+    }
+    assert_eq!(
+        fingerprint(store).await,
+        before,
+        "a change stayed without its record"
+    );
+
+    sqlx::query("insert into audit_head (id, chain_start, audit_no, hash) values (1, $1, $2, $3)")
+        .bind(start)
+        .bind(no)
+        .bind(&hash)
+        .execute(store.pool())
+        .await
+        .expect("restore the head");
+    let made: Vec<String> = make_changes(store)
+        .await
+        .into_iter()
+        .map(|r| r.expect("change"))
+        .collect();
+    assert_eq!(
+        made,
+        [
+            "Some(\"bl1\")",
+            "true",
+            "true",
+            "true",
+            "true",
+            "()",
+            "true",
+            "Some(true)"
+        ]
+    );
+    let after = fingerprint(store).await;
+    assert_ne!(after, before);
+    assert!(after.contains(&"audit: 9".to_owned()), "{after:?}");
+    let actions: Vec<String> = store
+        .list_audit(1, 100)
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|r| format!("{} {}", r.action, r.target))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "blacklist-add bl1",
+            "blacklist-delete bl0",
+            "item-return b1/1",
+            "item-resolve b1/2",
+            "item-correct b1/3",
+            "rating-record 402241000015/2025",
+            "disqualify 402241000015",
+            "strike-void s1"
+        ]
+    );
+    let v = store.verify_audit().await.expect("verify");
+    assert!(v.broken.is_none(), "{:?}", v.broken);
+    assert_eq!((v.chained, v.head_no), (9, 9));
+
+    // A change refused for its state (made already) writes no record either.
+    assert!(
+        !store
+            .delete_blacklist("bl0", &record("blacklist-delete", "bl0"))
+            .await
+            .expect("delete")
+    );
+    assert_eq!(
+        store
+            .void_strike(
+                BANK_A,
+                "s1",
+                "s1w",
+                "again",
+                T + 2,
+                &[],
+                &record("strike-void", "s1")
+            )
+            .await
+            .expect("void"),
+        Some(false)
+    );
+    assert_eq!(fingerprint(store).await, after);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_and_records_are_one_transaction_on_sqlite() {
+    let dir = TempDir::new("audit-atomic");
+    let store = Store::open(&format!("sqlite://{}", dir.0.join("gw.db").display()))
+        .await
+        .expect("store");
+    changes_are_stored_with_their_records_or_not_at_all(&store).await;
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_and_records_are_one_transaction_on_postgres() {
+    let pg = Pg::start();
+    let store = Store::open(&pg.fresh_database()).await.expect("store");
+    changes_are_stored_with_their_records_or_not_at_all(&store).await;
+    store.close().await;
+}
+
+/// An admin's read of full personal data is answered only once its record is stored: with the
+/// chain's head gone (no record can be written) the read gets the error and none of the data, and an
+/// audited change through the API is not made; the masked reads go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn full_reads_are_answered_only_once_recorded() {
+    let dir = TempDir::new("audit-read-first");
+    let db = dir.0.join("gw.db");
+    let bank = bank_a(|_| {}).await;
+    let gw = gateway(config(&db, &bank.addr.to_string())).await;
+    let api = Api::new(gw.addr);
+    let roster = gen_roster(&["--items", "10", "--seed", "89", "--payout-bank", BANK_A]);
+    let ids: Vec<String> = serde_json::from_slice::<Value>(&roster).expect("roster")["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["id_no"].as_str().expect("id_no").to_owned())
+        .collect();
+    let (s, answer) = api.submit_json(SUBMITTER, roster).await;
+    assert_eq!(s, 202, "{answer}");
+    let items = format!(
+        "/v1/batches/{}/items",
+        answer["batch_id"].as_str().expect("batch_id")
+    );
+    let listed = "6217995505724754105";
+    let (s, v) = api
+        .post(
+            ADMIN,
+            "/v1/blacklist",
+            Some(json!({"kind": "account_no", "value": listed, "reason": "r"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+
+    let head = query_texts(
+        &db,
+        "select cast(chain_start as text), cast(audit_no as text), hash from audit_head",
+    )
+    .await
+    .expect("head");
+    let head: Vec<String> = head.into_iter().map(|t| t.expect("text")).collect();
+    exec(&db, "delete from audit_head").await;
+
+    let (s, v) = api.get(ADMIN, &items).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (500, Some("E-INTERNAL")),
+        "{v}"
+    );
+    let (s, v2) = api.get(ADMIN, "/v1/blacklist").await;
+    assert_eq!(s, 500, "{v2}");
+    for answer in [&v, &v2] {
+        let text = answer.to_string();
+        assert!(!text.contains(listed), "{text}");
+        assert!(ids.iter().all(|id| !text.contains(id.as_str())), "{text}");
+    }
+    let (s, v) = api
+        .post(
+            ADMIN,
+            "/v1/blacklist",
+            Some(json!({"kind": "account_no", "value": "6217995505724754113", "reason": "r"})),
+        )
+        .await;
+    assert_eq!(s, 500, "{v}");
+    // Masked reads are not recorded, so they go on.
+    let (s, v) = api.get(SUBMITTER, &items).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["items"].as_array().map(Vec::len), Some(10));
+
+    exec(
+        &db,
+        &format!(
+            "insert into audit_head (id, chain_start, audit_no, hash) values (1, {}, {}, '{}')",
+            head[0], head[1], head[2]
+        ),
+    )
+    .await;
+    let (s, v) = api.get(ADMIN, "/v1/blacklist").await;
+    assert_eq!(s, 200, "{v}");
+    let entries = v["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 1, "the refused change left nothing: {v}");
+    assert_eq!(entries[0]["value"], listed);
+    let (s, v) = api.get(ADMIN, &items).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["items"][0]["id_no"], ids[0].as_str());
+    let (s, audit) = api.get(AUDITOR, "/v1/audit").await;
+    assert_eq!(s, 200, "{audit}");
+    let actions: Vec<String> = audit["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| format!("{} {}", r["action"], r["target"]))
+        .collect();
+    assert_eq!(
+        actions.len(),
+        3,
+        "one change and two reads, nothing from the refused requests: {actions:?}"
+    );
+    assert!(actions[0].starts_with("\"blacklist-add\""), "{actions:?}");
+    assert_eq!(actions[1], "\"read-personal-data\" \"blacklist\"");
+    assert!(
+        actions[2].starts_with("\"read-personal-data\" \"batch "),
+        "{actions:?}"
+    );
+    gw.shutdown().await;
+    drop(bank);
+    let (code, out) = verify(&dir.0, &db);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("3 records, chain intact"), "{out}");
 }

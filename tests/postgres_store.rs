@@ -103,6 +103,11 @@ fn now_ms() -> i64 {
     .expect("ms")
 }
 
+/// The audit record a change is written with.
+fn rec(at: i64) -> NewAudit {
+    NewAudit::new(at, "admin", "admin", "change", "b1", "{}")
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Every store query on both backends.
 
@@ -438,21 +443,45 @@ async fn exercise(store: &Store) {
     );
     assert_eq!(
         store
-            .void_strike("102241000019", "s1", "s1v", "wrong", T + 400, &[])
+            .void_strike(
+                "102241000019",
+                "s1",
+                "s1v",
+                "wrong",
+                T + 400,
+                &[],
+                &rec(T + 400)
+            )
             .await
             .expect("void"),
         Some(true)
     );
     assert_eq!(
         store
-            .void_strike("102241000019", "s1", "s1w", "again", T + 401, &[])
+            .void_strike(
+                "102241000019",
+                "s1",
+                "s1w",
+                "again",
+                T + 401,
+                &[],
+                &rec(T + 401)
+            )
             .await
             .expect("void"),
         Some(false)
     );
     assert_eq!(
         store
-            .void_strike(BANK, "s1", "s1x", "not this bank's", T + 401, &[])
+            .void_strike(
+                BANK,
+                "s1",
+                "s1x",
+                "not this bank's",
+                T + 401,
+                &[],
+                &rec(T + 401)
+            )
             .await
             .expect("void"),
         None
@@ -475,6 +504,7 @@ async fn exercise(store: &Store) {
                 "admin",
                 T,
                 &[],
+                &rec(T),
             )
             .await
             .expect("rating");
@@ -499,13 +529,13 @@ async fn exercise(store: &Store) {
     );
     assert!(
         store
-            .disqualify(BANK, "220623-NYNC", "two years", "admin", T, &[])
+            .disqualify(BANK, "220623-NYNC", "two years", "admin", T, &[], &rec(T))
             .await
             .expect("d")
     );
     assert!(
         !store
-            .disqualify(BANK, "220623-NYNC", "again", "admin", T, &[])
+            .disqualify(BANK, "220623-NYNC", "again", "admin", T, &[], &rec(T))
             .await
             .expect("d")
     );
@@ -574,13 +604,13 @@ async fn exercise(store: &Store) {
     };
     assert!(
         store
-            .reissue(("b1", 2), &sub, &item, &p2, BANK, "{}", &[])
+            .reissue(("b1", 2), &sub, &item, &p2, BANK, "{}", &[], &rec(T + 600))
             .await
             .expect("reissue")
     );
     assert!(
         !store
-            .reissue(("b1", 2), &sub, &item, &p2, BANK, "{}", &[])
+            .reissue(("b1", 2), &sub, &item, &p2, BANK, "{}", &[], &rec(T + 600))
             .await
             .expect("reissue twice")
     );
@@ -602,7 +632,8 @@ async fn exercise(store: &Store) {
                 ItemStatus::Returned,
                 "x",
                 T,
-                &[]
+                &[],
+                &rec(T)
             )
             .await
             .expect("settle")
@@ -673,7 +704,8 @@ async fn exercise(store: &Store) {
                 ItemStatus::Succeeded,
                 "bank says paid",
                 T,
-                &[]
+                &[],
+                &rec(T)
             )
             .await
             .expect("settle")
@@ -766,13 +798,14 @@ async fn exercise(store: &Store) {
             .await
             .expect("audit");
     }
-    let audit = store.list_audit(0, 10).await.expect("audit");
-    assert_eq!(audit.len(), 3);
+    let audit = store.list_audit(0, 20).await.expect("audit");
+    // The six changes above wrote their records with them, then the three reads.
+    assert_eq!(audit.len(), 6 + 3);
     let later = store
-        .list_audit(audit[0].audit_no, 10)
+        .list_audit(audit[0].audit_no, 20)
         .await
         .expect("audit");
-    assert_eq!(later.len(), 2);
+    assert_eq!(later.len(), 8);
     let entry = BlacklistRow {
         entry_id: "bl1".into(),
         kind: "id_no".into(),
@@ -782,14 +815,23 @@ async fn exercise(store: &Store) {
         added_at: T,
     };
     assert_eq!(
-        store.add_blacklist(&entry, "h1").await.expect("add"),
+        store
+            .add_blacklist(&entry, "h1", &rec(T))
+            .await
+            .expect("add"),
         Some("bl1".to_owned())
     );
     let twice = BlacklistRow {
         entry_id: "bl2".into(),
         ..entry.clone()
     };
-    assert_eq!(store.add_blacklist(&twice, "h1").await.expect("add"), None);
+    assert_eq!(
+        store
+            .add_blacklist(&twice, "h1", &rec(T))
+            .await
+            .expect("add"),
+        None
+    );
     assert_eq!(store.list_blacklist().await.expect("list").len(), 1);
     assert!(
         store
@@ -798,8 +840,18 @@ async fn exercise(store: &Store) {
             .expect("hashes")
             .contains("id_no:h1")
     );
-    assert!(store.delete_blacklist("bl1").await.expect("delete"));
-    assert!(!store.delete_blacklist("bl1").await.expect("delete"));
+    assert!(
+        store
+            .delete_blacklist("bl1", &rec(T))
+            .await
+            .expect("delete")
+    );
+    assert!(
+        !store
+            .delete_blacklist("bl1", &rec(T))
+            .await
+            .expect("delete")
+    );
 
     // Named leases.
     assert!(

@@ -13,7 +13,7 @@ use crate::clock::rfc3339;
 use crate::config::Role;
 use crate::domain::ids;
 use crate::sla::assessment;
-use crate::store::EventRow;
+use crate::store::{EventRow, NewAudit};
 
 /// Query string of the assessment.
 #[derive(Debug, Deserialize)]
@@ -165,6 +165,15 @@ pub async fn put_rating(
             json!({"department_code": r.department_code, "years": [year, current]}),
         ));
     }
+    let audit = NewAudit::new(
+        now,
+        &caller.actor,
+        caller.role.as_str(),
+        "rating-record",
+        format!("{bank}/{year}"),
+        json!({"department_code": r.department_code, "rating": r.rating, "reason": r.reason})
+            .to_string(),
+    );
     st.app
         .store
         .put_past_rating(
@@ -176,18 +185,7 @@ pub async fn put_rating(
             &caller.actor,
             now,
             &events,
-        )
-        .await?;
-    st.app
-        .store
-        .audit(
-            now,
-            &caller.actor,
-            caller.role.as_str(),
-            "rating-record",
-            &format!("{bank}/{year}"),
-            &json!({"department_code": r.department_code, "rating": r.rating, "reason": r.reason})
-                .to_string(),
+            &audit,
         )
         .await?;
     Ok((StatusCode::OK, Json(json!({"bank_code": bank, "year": year, "department_code": r.department_code, "rating": r.rating})))
@@ -236,6 +234,14 @@ pub async fn disqualify(
         &bank,
         json!({"department_code": d.department_code, "reason": d.reason, "by": caller.actor}),
     );
+    let audit = NewAudit::new(
+        now,
+        &caller.actor,
+        caller.role.as_str(),
+        "disqualify",
+        &bank,
+        json!({"department_code": d.department_code, "reason": d.reason}).to_string(),
+    );
     if !st
         .app
         .store
@@ -246,22 +252,12 @@ pub async fn disqualify(
             &caller.actor,
             now,
             &[ev],
+            &audit,
         )
         .await?
     {
         return Err(ApiError::conflict("E-NOT-DUE", "already disqualified"));
     }
-    st.app
-        .store
-        .audit(
-            now,
-            &caller.actor,
-            caller.role.as_str(),
-            "disqualify",
-            &bank,
-            &json!({"department_code": d.department_code, "reason": d.reason}).to_string(),
-        )
-        .await?;
     Ok((
         StatusCode::OK,
         Json(
@@ -299,10 +295,18 @@ pub async fn void_strike(
         &bank,
         json!({"strike_id": strike_id, "correction_id": new_id, "reason": v.reason}),
     );
+    let audit = NewAudit::new(
+        now,
+        &caller.actor,
+        caller.role.as_str(),
+        "strike-void",
+        &strike_id,
+        json!({"reason": v.reason}).to_string(),
+    );
     match st
         .app
         .store
-        .void_strike(&bank, &strike_id, &new_id, &v.reason, now, &[ev])
+        .void_strike(&bank, &strike_id, &new_id, &v.reason, now, &[ev], &audit)
         .await?
     {
         None => Err(ApiError::not_found(format!(
@@ -312,23 +316,10 @@ pub async fn void_strike(
             "E-STRIKE-VOIDED",
             format!("strike {strike_id} was voided before"),
         )),
-        Some(true) => {
-            st.app
-                .store
-                .audit(
-                    now,
-                    &caller.actor,
-                    caller.role.as_str(),
-                    "strike-void",
-                    &strike_id,
-                    &json!({"reason": v.reason}).to_string(),
-                )
-                .await?;
-            Ok((
-                StatusCode::OK,
-                Json(json!({"correction_id": new_id, "supersedes": strike_id})),
-            )
-                .into_response())
-        }
+        Some(true) => Ok((
+            StatusCode::OK,
+            Json(json!({"correction_id": new_id, "supersedes": strike_id})),
+        )
+            .into_response()),
     }
 }

@@ -246,6 +246,8 @@ pub async fn items(
         .list_items(&batch_id, status, after, limit)
         .await?;
     let reveal = caller.sees_pii();
+    // A read in full is recorded, and the record committed, before the answer is built: if the
+    // record cannot be written, the caller gets the error and not the data.
     if reveal && !rows.is_empty() {
         st.app
             .store

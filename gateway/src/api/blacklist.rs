@@ -10,7 +10,7 @@ use super::{ApiError, ApiResult, ApiState, Caller};
 use crate::clock::rfc3339;
 use crate::config::Role;
 use crate::domain::{AccountNo, IdNo, ids};
-use crate::store::BlacklistRow;
+use crate::store::{BlacklistRow, NewAudit};
 
 /// A new entry.
 #[derive(Debug, Deserialize)]
@@ -28,10 +28,24 @@ fn masked(kind: &str, value: &str) -> String {
     }
 }
 
-/// `GET /v1/blacklist`.
+/// `GET /v1/blacklist`: the values in full, so a read of full personal data, recorded (and committed)
+/// before the answer leaves.
 pub async fn list(State(st): State<ApiState>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.require(&[Role::Admin])?;
     let rows = st.app.store.list_blacklist().await?;
+    if !rows.is_empty() {
+        st.app
+            .store
+            .audit(
+                st.app.clock.now_ms(),
+                &caller.actor,
+                caller.role.as_str(),
+                "read-personal-data",
+                "blacklist",
+                &json!({"entries": rows.len()}).to_string(),
+            )
+            .await?;
+    }
     Ok(Json(json!({
         "entries": rows.iter().map(|r| json!({
             "entry_id": r.entry_id, "kind": r.kind, "value": r.value, "reason": r.reason,
@@ -73,22 +87,16 @@ pub async fn add(
         added_at: now,
     };
     let hash = st.app.lookup.hash(&[&e.kind, &value]);
-    match st.app.store.add_blacklist(&row, &hash).await? {
-        Some(id) => {
-            st.app
-                .store
-                .audit(
-                    now,
-                    &caller.actor,
-                    caller.role.as_str(),
-                    "blacklist-add",
-                    &id,
-                    &json!({"kind": e.kind, "value": masked(&e.kind, &value), "reason": e.reason})
-                        .to_string(),
-                )
-                .await?;
-            Ok((StatusCode::CREATED, Json(json!({"entry_id": id}))).into_response())
-        }
+    let audit = NewAudit::new(
+        now,
+        &caller.actor,
+        caller.role.as_str(),
+        "blacklist-add",
+        &row.entry_id,
+        json!({"kind": e.kind, "value": masked(&e.kind, &value), "reason": e.reason}).to_string(),
+    );
+    match st.app.store.add_blacklist(&row, &hash, &audit).await? {
+        Some(id) => Ok((StatusCode::CREATED, Json(json!({"entry_id": id}))).into_response()),
         None => Err(ApiError::conflict(
             "E-BLACKLIST-EXISTS",
             format!("this {} is already on the blacklist", e.kind),
@@ -103,21 +111,18 @@ pub async fn remove(
     Path(entry_id): Path<String>,
 ) -> ApiResult<Response> {
     caller.require(&[Role::Admin])?;
-    if !st.app.store.delete_blacklist(&entry_id).await? {
+    let audit = NewAudit::new(
+        st.app.clock.now_ms(),
+        &caller.actor,
+        caller.role.as_str(),
+        "blacklist-delete",
+        &entry_id,
+        "{}",
+    );
+    if !st.app.store.delete_blacklist(&entry_id, &audit).await? {
         return Err(ApiError::not_found(format!(
             "no blacklist entry {entry_id}"
         )));
     }
-    st.app
-        .store
-        .audit(
-            st.app.clock.now_ms(),
-            &caller.actor,
-            caller.role.as_str(),
-            "blacklist-delete",
-            &entry_id,
-            "{}",
-        )
-        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -14,7 +14,7 @@ use crate::config::Role;
 use crate::domain::{AccountKind, ItemStatus, Pii, ids};
 use crate::intake::parse::ItemIn;
 use crate::intake::rules::{self, codes};
-use crate::store::{EventRow, NewBatch, NewItem, NewPart};
+use crate::store::{EventRow, NewAudit, NewBatch, NewItem, NewPart};
 
 fn body<T>(b: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
     b.map(|Json(t)| t)
@@ -197,6 +197,14 @@ pub async fn correct(
             json!({"parent_batch_id": batch_id, "accepted_count": 1, "reissue_of_seq": seq}),
         ),
     ];
+    let audit = NewAudit::new(
+        now,
+        &caller.actor,
+        caller.role.as_str(),
+        "item-correct",
+        format!("{batch_id}/{seq}"),
+        json!({"reissue_batch_id": reissue_id, "account_no": Pii::<crate::domain::pii::AccountKindMask>::new(c.account_no).masked()}).to_string(),
+    );
     if !app
         .store
         .reissue(
@@ -207,6 +215,7 @@ pub async fn correct(
             &bank.code,
             &answer.to_string(),
             &events,
+            &audit,
         )
         .await?
     {
@@ -215,10 +224,6 @@ pub async fn correct(
             format!("item {seq} is no longer failed"),
         ));
     }
-    app.store
-        .audit(now, &caller.actor, caller.role.as_str(), "item-correct", &format!("{batch_id}/{seq}"),
-            &json!({"reissue_batch_id": reissue_id, "account_no": Pii::<crate::domain::pii::AccountKindMask>::new(c.account_no).masked()}).to_string())
-        .await?;
     app.work.notify_waiters();
     Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }
@@ -253,6 +258,14 @@ pub async fn give_back(
         &batch.payout_bank,
         json!({"reason": r.reason, "amount_fen": item.amount_fen}),
     );
+    let audit = NewAudit::new(
+        now,
+        &caller.actor,
+        caller.role.as_str(),
+        "item-return",
+        format!("{batch_id}/{seq}"),
+        json!({"reason": r.reason}).to_string(),
+    );
     if !app
         .store
         .settle_item(
@@ -263,6 +276,7 @@ pub async fn give_back(
             &r.reason,
             now,
             &[ev],
+            &audit,
         )
         .await?
     {
@@ -271,16 +285,6 @@ pub async fn give_back(
             format!("item {seq} is {}, not failed", item.status),
         ));
     }
-    app.store
-        .audit(
-            now,
-            &caller.actor,
-            caller.role.as_str(),
-            "item-return",
-            &format!("{batch_id}/{seq}"),
-            &json!({"reason": r.reason}).to_string(),
-        )
-        .await?;
     Ok((
         StatusCode::OK,
         Json(json!({"batch_id": batch_id, "seq": seq, "status": "returned"})),
@@ -338,6 +342,14 @@ pub async fn resolve(
             json!({"fail_code": item.fail_code, "resolved_by": caller.actor}),
         ));
     }
+    let audit = NewAudit::new(
+        now,
+        &caller.actor,
+        caller.role.as_str(),
+        "item-resolve",
+        format!("{batch_id}/{seq}"),
+        json!({"status": to.as_str(), "reason": r.reason}).to_string(),
+    );
     if !app
         .store
         .settle_item(
@@ -348,6 +360,7 @@ pub async fn resolve(
             &r.reason,
             now,
             &events,
+            &audit,
         )
         .await?
     {
@@ -356,16 +369,6 @@ pub async fn resolve(
             format!("item {seq} is {}, not review", item.status),
         ));
     }
-    app.store
-        .audit(
-            now,
-            &caller.actor,
-            caller.role.as_str(),
-            "item-resolve",
-            &format!("{batch_id}/{seq}"),
-            &json!({"status": to.as_str(), "reason": r.reason}).to_string(),
-        )
-        .await?;
     Ok((
         StatusCode::OK,
         Json(json!({"batch_id": batch_id, "seq": seq, "status": to.as_str()})),

@@ -13,8 +13,10 @@
 //!
 //! `hash` and `prev_hash` are written as 64 lowercase hex digits; the first chained record's
 //! `prev_hash` is 64 zeros. Records are appended by one function, [`append_audit`], inside the
-//! transaction that writes the record: it takes the next number and the last hash from the one-row
-//! `audit_head` table with an `update ... returning`, which locks that row until the transaction ends.
+//! transaction that makes the change the record describes (a read of full personal data has one of
+//! its own, committed before the data is answered): it takes the next number and the last hash from
+//! the one-row `audit_head` table with an `update ... returning`, which locks that row until the
+//! transaction ends.
 //! So appends take turns, on SQLite (one writer anyway) as on PostgreSQL with several gateways, and
 //! numbers have no gaps and follow commit order. The head keeps the last hash too, so removing the last
 //! record is seen as well.
@@ -62,17 +64,52 @@ pub fn record_hash(r: &AuditRow, prev_hash: &str) -> String {
     hex::encode(h.finalize())
 }
 
+/// An audit record to append: who did what, to what, when. The store functions that make a change
+/// take the change's record and append it in the change's own transaction, so a change is never
+/// stored without its record, nor a record without its change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAudit {
+    /// When (Unix ms).
+    pub at: i64,
+    /// Who (the token's actor name).
+    pub actor: String,
+    /// The caller's role.
+    pub role: String,
+    /// What (`blacklist-add`, `read-personal-data`, ...).
+    pub action: String,
+    /// On what (ids and numbers, never personal data).
+    pub target: String,
+    /// Detail (JSON text; personal values in it masked).
+    pub detail: String,
+}
+
+impl NewAudit {
+    /// A record of `action` on `target` by `actor` in `role` at `at`.
+    pub fn new(
+        at: i64,
+        actor: impl Into<String>,
+        role: impl Into<String>,
+        action: impl Into<String>,
+        target: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            at,
+            actor: actor.into(),
+            role: role.into(),
+            action: action.into(),
+            target: target.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
 /// Appends one audit record in the caller's transaction and returns its number. The only writer of
 /// the `audit` table. It holds the chain's head row from here to the end of `tx`: call it late in a
-/// transaction that does other work.
+/// transaction that does other work (after the change the record describes, before the commit).
 pub(crate) async fn append_audit(
     tx: &mut Transaction<'static, Any>,
-    at: i64,
-    actor: &str,
-    role: &str,
-    action: &str,
-    target: &str,
-    detail: &str,
+    record: &NewAudit,
 ) -> StoreResult<i64> {
     let head = sqlx::query(
         "update audit_head set audit_no = audit_no + 1 where id = 1 returning audit_no, hash",
@@ -85,12 +122,12 @@ pub(crate) async fn append_audit(
     })?;
     let mut row = AuditRow {
         audit_no: head.try_get("audit_no")?,
-        at,
-        actor: actor.to_owned(),
-        role: role.to_owned(),
-        action: action.to_owned(),
-        target: target.to_owned(),
-        detail: detail.to_owned(),
+        at: record.at,
+        actor: record.actor.clone(),
+        role: record.role.clone(),
+        action: record.action.clone(),
+        target: record.target.clone(),
+        detail: record.detail.clone(),
         prev_hash: None,
         hash: None,
     };
@@ -219,7 +256,10 @@ pub struct AuditVerdict {
 }
 
 impl Store {
-    /// Appends an audit record in a transaction of its own.
+    /// Appends an audit record in a transaction of its own, for what changes nothing else: an
+    /// admin's read of full personal data is recorded this way, and answered only once this returned
+    /// (the record is committed before the data leaves). A change takes its record instead (see
+    /// [`NewAudit`]).
     pub async fn audit(
         &self,
         at: i64,
@@ -230,7 +270,11 @@ impl Store {
         detail: &str,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        append_audit(&mut tx, at, actor, role, action, target, detail).await?;
+        append_audit(
+            &mut tx,
+            &NewAudit::new(at, actor, role, action, target, detail),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! resolution. Each is a guarded state change (only from the right status) with its events.
 use sqlx::Row;
 
+use super::audit::{NewAudit, append_audit};
 use super::batches::{ITEM_SELECT, insert_items, item_from_row};
 use super::misc::insert_events;
 use super::rows::*;
@@ -25,7 +26,8 @@ impl Store {
             .transpose()
     }
 
-    /// `from` -> `to` with a reason; false when the item is not in `from` (nothing changed).
+    /// `from` -> `to` with a reason, its events and its audit record in one transaction; false when
+    /// the item is not in `from` (nothing changed).
     // The arguments are the fields of one state change, written in one transaction.
     #[allow(clippy::too_many_arguments)]
     pub async fn settle_item(
@@ -37,6 +39,7 @@ impl Store {
         reason: &str,
         now: i64,
         events: &[EventRow],
+        audit: &NewAudit,
     ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
         let res = sqlx::query(
@@ -56,13 +59,15 @@ impl Store {
             return Ok(false);
         }
         insert_events(&mut tx, events).await?;
+        append_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(true)
     }
 
     /// Re-issues a failed item as a one-item sub-batch linked to it; false when the item is not
-    /// `failed` (nothing changed). The original keeps its claim; the new item holds none, so the same
-    /// recipient is not refused as a duplicate, and the original can never be re-issued twice.
+    /// `failed` (nothing changed). Written in one transaction with its events and audit record. The
+    /// original keeps its claim; the new item holds none, so the same recipient is not refused as a
+    /// duplicate, and the original can never be re-issued twice.
     // The arguments are the fields of one state change, written in one transaction.
     #[allow(clippy::too_many_arguments)]
     pub async fn reissue(
@@ -74,6 +79,7 @@ impl Store {
         bank_code: &str,
         answer: &str,
         events: &[EventRow],
+        audit: &NewAudit,
     ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
         let res = sqlx::query(
@@ -138,6 +144,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         insert_events(&mut tx, events).await?;
+        append_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -3,8 +3,12 @@ use std::collections::HashSet;
 
 use sqlx::{Any, Row, Transaction};
 
+use super::audit::{NewAudit, append_audit};
 use super::rows::*;
-use super::{Store, StoreError, StoreResult};
+use super::{Store, StoreError, StoreResult, backend_of, placeholders};
+
+/// Events per multi-row insert (9 parameters each).
+const EVENTS_PER_STATEMENT: usize = 500;
 use crate::keys::sealed::blacklist_ad;
 
 /// A blacklist value that did not seal or open.
@@ -51,22 +55,26 @@ pub(crate) async fn insert_events(
     .fetch_one(&mut **tx)
     .await?
     .try_get("value")?;
-    for (event_no, e) in (last - n + 1..).zip(events) {
-        sqlx::query(
-            "insert into events (event_no, event_id, type, at, batch_id, seq, bank_code, code, data) \
-             values ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
-        )
-        .bind(event_no)
-        .bind(&e.event_id)
-        .bind(&e.kind)
-        .bind(e.at)
-        .bind(&e.batch_id)
-        .bind(e.seq)
-        .bind(&e.bank_code)
-        .bind(&e.code)
-        .bind(&e.data)
-        .execute(&mut **tx)
-        .await?;
+    let numbered: Vec<(i64, &EventRow)> = (last - n + 1..).zip(events).collect();
+    for rows in numbered.chunks(EVENTS_PER_STATEMENT) {
+        let sql = format!(
+            "insert into events (event_no, event_id, type, at, batch_id, seq, bank_code, code, data) values {}",
+            placeholders(backend_of(tx), rows.len(), 9)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (event_no, e) in rows {
+            q = q
+                .bind(*event_no)
+                .bind(&e.event_id)
+                .bind(&e.kind)
+                .bind(e.at)
+                .bind(&e.batch_id)
+                .bind(e.seq)
+                .bind(&e.bank_code)
+                .bind(&e.code)
+                .bind(&e.data);
+        }
+        q.execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -181,18 +189,20 @@ impl Store {
         Ok(out)
     }
 
-    /// Adds a blacklist entry (its value sealed for the entry); `Ok(None)` when that value is already
-    /// listed.
+    /// Adds a blacklist entry (its value sealed for the entry) with its audit record, in one
+    /// transaction; `Ok(None)` when that value is already listed (nothing written).
     pub async fn add_blacklist(
         &self,
         row: &BlacklistRow,
         value_hash: &str,
+        audit: &NewAudit,
     ) -> StoreResult<Option<String>> {
         let sealed = self
             .keys
             .data
             .seal(&blacklist_ad(&row.entry_id), &row.value)
             .map_err(|problem| blacklist_sealed(&row.entry_id, problem))?;
+        let mut tx = self.begin_write().await?;
         let res = sqlx::query(
             "insert into blacklist (entry_id, kind, value_hash, value, reason, added_by, added_at) \
              values ($1,$2,$3,$4,$5,$6,$7) on conflict (kind, value_hash) do nothing",
@@ -204,9 +214,15 @@ impl Store {
         .bind(&row.reason)
         .bind(&row.added_by)
         .bind(row.added_at)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok((res.rows_affected() == 1).then(|| row.entry_id.clone()))
+        if res.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(Some(row.entry_id.clone()))
     }
 
     /// The blacklist.
@@ -237,13 +253,21 @@ impl Store {
             .collect()
     }
 
-    /// Removes an entry; whether it existed.
-    pub async fn delete_blacklist(&self, entry_id: &str) -> StoreResult<bool> {
+    /// Removes an entry with its audit record, in one transaction; whether it existed (nothing
+    /// written when not).
+    pub async fn delete_blacklist(&self, entry_id: &str, audit: &NewAudit) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
         let res = sqlx::query("delete from blacklist where entry_id = $1")
             .bind(entry_id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
-        Ok(res.rows_affected() == 1)
+        if res.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Whether `bank` is disqualified for `department`.

@@ -23,7 +23,7 @@ mod parts;
 mod rotation;
 mod sla;
 pub use attempts::{Attempt, BankItem};
-pub use audit::{AuditBreak, AuditVerdict, GENESIS_HASH, record_hash};
+pub use audit::{AuditBreak, AuditVerdict, GENESIS_HASH, NewAudit, record_hash};
 pub use batches::IntakeTx;
 pub use leases::NamedLease;
 pub use notices::{NoticeJob, NoticeRow};

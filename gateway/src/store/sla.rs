@@ -2,6 +2,7 @@
 //! figures assessments are computed from.
 use sqlx::Row;
 
+use super::audit::{NewAudit, append_audit};
 use super::misc::insert_events;
 use super::rows::*;
 use super::{Store, StoreResult};
@@ -334,7 +335,8 @@ impl Store {
             .collect()
     }
 
-    /// Records (or replaces) an admin's rating of a past year, with its events.
+    /// Records (or replaces) an admin's rating of a past year, with its events and audit record in
+    /// one transaction.
     // The arguments are the fields of one state change, written in one transaction.
     #[allow(clippy::too_many_arguments)]
     pub async fn put_past_rating(
@@ -347,6 +349,7 @@ impl Store {
         by: &str,
         now: i64,
         events: &[EventRow],
+        audit: &NewAudit,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
@@ -365,11 +368,15 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         insert_events(&mut tx, events).await?;
+        append_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Confirms a disqualification; false when it was confirmed before.
+    /// Confirms a disqualification, with its events and audit record in one transaction; false when
+    /// it was confirmed before (nothing written).
+    // The arguments are the fields of one state change, written in one transaction.
+    #[allow(clippy::too_many_arguments)]
     pub async fn disqualify(
         &self,
         bank: &str,
@@ -378,6 +385,7 @@ impl Store {
         by: &str,
         now: i64,
         events: &[EventRow],
+        audit: &NewAudit,
     ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
         let res = sqlx::query(
@@ -391,11 +399,14 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        if res.rows_affected() == 1 {
-            insert_events(&mut tx, events).await?;
+        if res.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
         }
+        insert_events(&mut tx, events).await?;
+        append_audit(&mut tx, audit).await?;
         tx.commit().await?;
-        Ok(res.rows_affected() == 1)
+        Ok(true)
     }
 
     /// Every confirmed disqualification.
@@ -624,7 +635,10 @@ impl Store {
 
 impl Store {
     /// Voids a strike with a correction record that supersedes it and says why (strikes are never
-    /// updated or deleted). `Ok(None)`: no such strike of that bank; `Ok(Some(false))`: voided before.
+    /// updated or deleted), with its events and audit record in one transaction. `Ok(None)`: no such
+    /// strike of that bank; `Ok(Some(false))`: voided before (nothing written either way).
+    // The arguments are the fields of one state change, written in one transaction.
+    #[allow(clippy::too_many_arguments)]
     pub async fn void_strike(
         &self,
         bank: &str,
@@ -633,6 +647,7 @@ impl Store {
         reason: &str,
         now: i64,
         events: &[EventRow],
+        audit: &NewAudit,
     ) -> StoreResult<Option<bool>> {
         let mut tx = self.begin_write().await?;
         let exists = sqlx::query("select 1 as x from strikes where strike_id = $1 and bank_code = $2 and supersedes is null")
@@ -664,6 +679,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         insert_events(&mut tx, events).await?;
+        append_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(Some(true))
     }
