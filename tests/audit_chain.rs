@@ -9,7 +9,9 @@
 //! - two stores (two gateways) appending at once on one PostgreSQL database keep one unbroken chain;
 //! - a change and its record are one transaction: when no record can be written (the chain's head row
 //!   gone), every audited change fails and leaves nothing, on SQLite and PostgreSQL; an admin's read
-//!   of full personal data gets the error instead of the data.
+//!   of full personal data gets the error instead of the data;
+//! - `gateway audit verify` changes nothing: a store with migrations pending is refused (exit 2) and
+//!   left byte for byte as it was, a missing one is not created; on PostgreSQL its session cannot write.
 mod common;
 
 use std::path::Path;
@@ -26,8 +28,8 @@ use gateway::store::{
 use serde_json::{Value, json};
 use sqlx::Row;
 
-/// Runs `gateway audit verify` on the store at `db`; exit code and stdout.
-fn verify(dir: &Path, db: &Path) -> (i32, String) {
+/// Runs `gateway audit verify` on the store at `db`; exit code, stdout and stderr.
+fn run_verify(dir: &Path, db: &Path) -> (i32, String, String) {
     let cfg = dir.join("verify.toml");
     std::fs::write(
         &cfg,
@@ -39,10 +41,44 @@ fn verify(dir: &Path, db: &Path) -> (i32, String) {
         .arg(&cfg)
         .output()
         .expect("gateway audit verify runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(2), "verify could not run: {stderr}");
-    (out.status.code().expect("exit code"), stdout)
+    (
+        out.status.code().expect("exit code"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs `gateway audit verify` on the store at `db`, which it must be able to check; exit code and
+/// stdout.
+fn verify(dir: &Path, db: &Path) -> (i32, String) {
+    let (code, stdout, stderr) = run_verify(dir, db);
+    assert_ne!(code, 2, "verify could not run: {stderr}");
+    (code, stdout)
+}
+
+/// A store at `db` migrated only as far as the releases before the audit chain.
+async fn store_before_the_chain(dir: &Path, db: &Path) -> sqlx::AnyPool {
+    let old = dir.join("old-migrations");
+    std::fs::create_dir_all(&old).expect("dir");
+    let all = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    for e in std::fs::read_dir(&all).expect("migrations") {
+        let e = e.expect("entry");
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.as_str() < "20261126104500" {
+            std::fs::copy(e.path(), old.join(&name)).expect("copy");
+        }
+    }
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&format!("sqlite://{}?mode=rwc", db.display()))
+        .await
+        .expect("db");
+    sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .expect("migrator")
+        .run(&pool)
+        .await
+        .expect("old migrations");
+    pool
 }
 
 /// Runs one statement on the SQLite file.
@@ -275,26 +311,7 @@ async fn records_from_before_the_chain_are_kept_and_not_covered() {
     let dir = TempDir::new("audit-legacy");
     let db = dir.0.join("gw.db");
     // The migrations released before the chain, applied by themselves.
-    let old = dir.0.join("old-migrations");
-    std::fs::create_dir_all(&old).expect("dir");
-    let all = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
-    for e in std::fs::read_dir(&all).expect("migrations") {
-        let e = e.expect("entry");
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.as_str() < "20261126104500" {
-            std::fs::copy(e.path(), old.join(&name)).expect("copy");
-        }
-    }
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&format!("sqlite://{}?mode=rwc", db.display()))
-        .await
-        .expect("db");
-    sqlx::migrate::Migrator::new(old.as_path())
-        .await
-        .expect("migrator")
-        .run(&pool)
-        .await
-        .expect("old migrations");
+    let pool = store_before_the_chain(&dir.0, &db).await;
     for i in 1..=3 {
         sqlx::query(
             "insert into audit (at, actor, role, action, target, detail) values ($1, 'admin', 'admin', 'read-personal-data', 'old', '{}')",
@@ -338,6 +355,67 @@ async fn records_from_before_the_chain_are_kept_and_not_covered() {
     assert!(out.contains("3 earlier records"), "{out}");
 }
 
+/// `gateway audit verify` changes nothing it checks: a store with migrations pending is refused (exit
+/// 2, naming them) and left byte for byte as it was; a store that is not there is not created. Once
+/// `serve` (here: the store's open) has migrated it, the same command checks it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_refuses_pending_migrations_and_changes_nothing() {
+    let dir = TempDir::new("audit-verify-ro");
+    let db = dir.0.join("gw.db");
+    let pool = store_before_the_chain(&dir.0, &db).await;
+    sqlx::query(
+        "insert into audit (at, actor, role, action, target, detail) values (1, 'admin', 'admin', 'read-personal-data', 'old', '{}')",
+    )
+    .execute(&pool)
+    .await
+    .expect("old record");
+    pool.close().await;
+    let digest = |db: &Path| {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(std::fs::read(db).expect("store file")))
+    };
+    let before = digest(&db);
+    let migrations = count_rows(&db, "_sqlx_migrations").await;
+
+    let (code, out, err) = run_verify(&dir.0, &db);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("2 migration(s) of this gateway are pending")
+            && err.contains("20261126104500 (audit chain)")
+            && err.contains("20261126120000 (pii at rest)")
+            && err.contains("gateway serve"),
+        "{err}"
+    );
+    assert!(out.is_empty(), "{out}");
+    assert_eq!(digest(&db), before, "the store file changed");
+    assert_eq!(count_rows(&db, "_sqlx_migrations").await, migrations);
+    let head = query_texts(
+        &db,
+        "select name from sqlite_master where type = 'table' and name = 'audit_head'",
+    )
+    .await;
+    assert!(head.is_none(), "the chain's migration ran: {head:?}");
+
+    // A store that is not there.
+    let missing = dir.0.join("elsewhere").join("none.db");
+    let (code, _, err) = run_verify(&dir.0, &missing);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no SQLite store at"), "{err}");
+    assert!(!missing.exists() && !dir.0.join("elsewhere").exists());
+
+    // Migrated by the gateway: checked, and still not changed by the check.
+    let store = Store::open(&format!("sqlite://{}", db.display()))
+        .await
+        .expect("migrates");
+    store.close().await;
+    let migrated = digest(&db);
+    let (code, out) = verify(&dir.0, &db);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("0 records, chain intact"), "{out}");
+    assert!(out.contains("1 earlier records"), "{out}");
+    assert_eq!(digest(&db), migrated);
+}
+
 /// Two gateways' stores on one PostgreSQL database append at once: appends take turns on the head
 /// row, so the chain has no gap, no fork and no record twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -378,6 +456,20 @@ async fn concurrent_appends_on_postgres_keep_one_chain() {
     assert!(rows.iter().any(|r| r.actor == "gw-a") && rows.iter().any(|r| r.actor == "gw-b"));
     a.close().await;
     b.close().await;
+
+    // Opened as `gateway audit verify` opens it: the chain reads the same, and nothing can be written.
+    let check = Store::open_read_only(&url, gateway::keys::StoreKeys::development())
+        .await
+        .expect("read-only store");
+    let v = check.verify_audit().await.expect("verify");
+    assert!(v.broken.is_none(), "{:?}", v.broken);
+    assert_eq!((v.chained, v.head_no), (200, 200));
+    let refused = check
+        .audit(1, "gw-c", "admin", "read-personal-data", "x", "{}")
+        .await
+        .expect_err("a read-only session wrote");
+    assert!(refused.to_string().contains("read-only"), "{refused}");
+    check.close().await;
 }
 
 // ---------------------------------------------------------------------------------------------------

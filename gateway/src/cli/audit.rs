@@ -6,15 +6,18 @@
 //!   exit 1  the first record that breaks the chain, and why
 //!   exit 2  the check could not run (config, store)
 //! ```
-//! It opens the store of the config like `serve` does (so pending migrations are applied first) and
-//! only reads. It needs no data key (the audit log holds no sealed field, so the store is opened with
-//! the development keys and never uses them): whoever checks the chain need not be able to read
-//! personal data. See `store/audit.rs` for the chain and docs/security.md for how to use it.
+//! It opens the store of the config for reading only ([`Store::open_read_only`]): it creates,
+//! migrates and writes nothing, so a store with migrations pending (or from a newer gateway) is
+//! refused with exit 2, naming them, rather than changed by its check. It needs no data key (the
+//! audit log holds no sealed field, so the store is opened with the development keys and never uses
+//! them): whoever checks the chain need not be able to read personal data. See `store/audit.rs` for
+//! the chain and docs/security.md for how to use it.
 use std::path::PathBuf;
 
 use clap::Subcommand;
 
 use crate::config::{Config, ConfigError};
+use crate::keys::StoreKeys;
 use crate::store::{AuditVerdict, Store, StoreError};
 
 /// `gateway audit ...`.
@@ -54,7 +57,7 @@ pub async fn run(cmd: AuditCommand) -> Result<Report, AuditCliError> {
     match cmd {
         AuditCommand::Verify { config } => {
             let cfg = Config::load(&config)?;
-            let store = Store::open(&cfg.store.url).await?;
+            let store = Store::open_read_only(&cfg.store.url, StoreKeys::development()).await?;
             let verdict = store.verify_audit().await;
             store.close().await;
             Ok(report(&verdict?))

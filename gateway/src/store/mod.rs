@@ -20,6 +20,7 @@ mod leases;
 mod misc;
 mod notices;
 mod parts;
+mod read_only;
 mod rotation;
 mod sla;
 pub use attempts::{Attempt, BankItem};
@@ -65,6 +66,10 @@ pub enum StoreError {
     /// The URL names no supported backend.
     #[error("unsupported store url `{0}` (sqlite://... or postgres://...)")]
     Url(String),
+    /// A store opened for reading only is not one this binary can read as it is: missing, never
+    /// migrated, or with migrations pending or unknown (see [`Store::open_read_only`]).
+    #[error("{0}")]
+    NotReady(String),
     /// A sealed personal field did not open (see `docs/encryption.md`).
     #[error("{table}.{column} of row {row}: {problem}")]
     Sealed {
