@@ -7,7 +7,9 @@
 //!   stalls is ended and stores nothing, one that keeps sending is not ended;
 //! - TLS: with `server.tls_cert` / `tls_key` the API speaks HTTPS only (certificate made by rcgen at
 //!   test time), a client that does not trust the certificate's CA gets no answer;
-//! - errors from outside the handlers (a path segment that is not a number) have the error body.
+//! - errors from outside the handlers (a path segment that is not a number) have the error body;
+//! - a connection whose request headers do not arrive within `server.header_read_timeout` (sent in
+//!   part, trickled, or not at all: slowloris) is closed, over plain HTTP and TLS.
 mod common;
 
 use std::time::{Duration, Instant};
@@ -297,6 +299,127 @@ async fn the_api_is_served_over_tls_when_configured() {
     );
 }
 
+/// Sends `first` on `stream`, then, with `trickle`, one more header byte every 200 ms (slowloris), and
+/// reads until the server closes the connection. Whatever the server answered, or an error when the
+/// connection is still open after `limit`.
+async fn until_closed<S>(
+    stream: S,
+    first: &'static [u8],
+    trickle: bool,
+    limit: Duration,
+) -> Result<Vec<u8>, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let writer = tokio::spawn(async move {
+        if wr.write_all(first).await.is_err() || wr.flush().await.is_err() {
+            return;
+        }
+        // Bounded, so that the task ends even if the connection were never closed.
+        for _ in 0..600 {
+            if !trickle {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if wr.write_all(b"a").await.is_err() || wr.flush().await.is_err() {
+                return;
+            }
+        }
+        // Keep the write half (and so the connection) open until the server closes it.
+        tokio::time::sleep(Duration::from_secs(120)).await;
+    });
+    let read = tokio::time::timeout(limit, async move {
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 1024];
+        loop {
+            match rd.read(&mut buf).await {
+                // Closed (end of stream, a reset, or a TLS stream cut without close_notify).
+                Ok(0) | Err(_) => return answer,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    writer.abort();
+    read.map_err(|_| format!("the connection was still open after {limit:?}"))
+}
+
+/// A client that opens connections and sends its headers slowly, in part, or not at all
+/// (slowloris) is disconnected once `server.header_read_timeout` has passed, over plain HTTP and
+/// over TLS, while other clients are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connections_that_do_not_finish_their_headers_are_closed() {
+    gateway::server::install_crypto();
+    let dir = TempDir::new("header-timeout");
+    let bank = bank_a(|_| {}).await;
+    let pki = simulators::TestPki::generate("API test CA").expect("pki");
+    let files = pki.write_to(&dir.0.join("pki")).expect("pem files");
+    let mut plain_cfg = config(&dir.0.join("plain.db"), &bank.addr.to_string());
+    plain_cfg.server.header_read_timeout = DurationText(Duration::from_secs(1));
+    let mut tls_cfg = config(&dir.0.join("tls.db"), &bank.addr.to_string());
+    tls_cfg.server.header_read_timeout = DurationText(Duration::from_secs(1));
+    tls_cfg.server.tls_cert = Some(files.server_cert.clone());
+    tls_cfg.server.tls_key = Some(files.server_key.clone());
+    let plain = gateway(plain_cfg).await;
+    let tls = gateway(tls_cfg).await;
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(
+        pki.client_config_without_certificate().expect("client"),
+    ));
+    // Far above the 1 s configured: only a connection never closed fails.
+    let limit = Duration::from_secs(30);
+
+    let partial: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ";
+    let mut held = Vec::new();
+    for (first, trickle) in [(partial, false), (partial, true), (&b""[..], false)] {
+        let tcp = tokio::net::TcpStream::connect(plain.addr)
+            .await
+            .expect("connect");
+        held.push(tokio::spawn(until_closed(tcp, first, trickle, limit)));
+        let tcp = tokio::net::TcpStream::connect(tls.addr)
+            .await
+            .expect("connect");
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+        let stream = connector.connect(name, tcp).await.expect("TLS handshake");
+        held.push(tokio::spawn(until_closed(stream, first, trickle, limit)));
+    }
+
+    // Meanwhile the others are served, on both listeners.
+    let fresh = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .use_preconfigured_tls(pki.client_config_without_certificate().expect("client"))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    for base in [
+        format!("http://{}", plain.addr),
+        format!("https://localhost:{}", tls.addr.port()),
+    ] {
+        let r = fresh
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(r.status().as_u16(), 200, "{base}");
+    }
+
+    for (i, h) in held.into_iter().enumerate() {
+        let answer = h
+            .await
+            .expect("task")
+            .unwrap_or_else(|e| panic!("connection {i}: {e}"));
+        // Nothing is answered to headers that never ended.
+        assert!(
+            answer.is_empty(),
+            "connection {i}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    plain.shutdown().await;
+    tls.shutdown().await;
+}
+
 #[test]
 fn tls_cert_without_key_is_refused_naming_the_key() {
     let err = gateway::config::Config::parse(
@@ -311,12 +434,28 @@ fn tls_cert_without_key_is_refused_naming_the_key() {
     )
     .expect_err("refused");
     assert!(err.to_string().contains("server.rate_limit_burst"), "{err}");
+    let err = gateway::config::Config::parse(
+        std::path::Path::new("gw.toml"),
+        "[server]\nheader_read_timeout = \"0s\"\n",
+    )
+    .expect_err("refused");
+    assert!(
+        err.to_string().contains("server.header_read_timeout"),
+        "{err}"
+    );
     let ok = gateway::config::Config::parse(
         std::path::Path::new("gw.toml"),
-        "[server]\nrate_limit_per_second = 0\nrequest_timeout = \"45s\"\n",
+        "[server]\nrate_limit_per_second = 0\nrequest_timeout = \"45s\"\nheader_read_timeout = \"5s\"\n",
     )
     .expect("valid");
     assert_eq!(ok.server.request_timeout.0, Duration::from_secs(45));
+    assert_eq!(ok.server.header_read_timeout.0, Duration::from_secs(5));
+    let default =
+        gateway::config::Config::parse(std::path::Path::new("gw.toml"), "").expect("valid");
+    assert_eq!(
+        default.server.header_read_timeout.0,
+        Duration::from_secs(30)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -70,6 +70,11 @@ pub struct Server {
     /// instead may not leave its body idle that long.
     #[serde(default = "default_request_timeout")]
     pub request_timeout: DurationText,
+    /// Time a client has to send a request's headers once the connection is open or the previous
+    /// answer was sent (default 30 s); the connection is closed after it. A client that opens
+    /// connections and trickles headers (slowloris) holds none of them longer than this.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout: DurationText,
 }
 
 fn default_listen() -> String {
@@ -90,6 +95,9 @@ fn default_rate_burst() -> u32 {
 fn default_request_timeout() -> DurationText {
     DurationText(std::time::Duration::from_secs(30))
 }
+fn default_header_read_timeout() -> DurationText {
+    DurationText(std::time::Duration::from_secs(30))
+}
 
 impl Default for Server {
     fn default() -> Self {
@@ -102,6 +110,7 @@ impl Default for Server {
             rate_limit_per_second: default_rate_limit(),
             rate_limit_burst: default_rate_burst(),
             request_timeout: default_request_timeout(),
+            header_read_timeout: default_header_read_timeout(),
         }
     }
 }
@@ -415,6 +424,12 @@ impl Config {
             return Err((
                 "server.rate_limit_burst".into(),
                 "at least 1 while server.rate_limit_per_second is set".into(),
+            ));
+        }
+        if server.header_read_timeout.0.is_zero() {
+            return Err((
+                "server.header_read_timeout".into(),
+                "must be more than 0 (a connection must be given time to send its headers)".into(),
             ));
         }
         if server.tls_cert.is_some() != server.tls_key.is_some() {

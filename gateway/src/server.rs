@@ -1,4 +1,5 @@
 //! Starting and stopping a gateway: store, banks, workers, API.
+mod listen;
 mod tls;
 
 use std::net::SocketAddr;
@@ -231,22 +232,14 @@ pub async fn start(mut config: Config, clock: SharedClock) -> Result<Running, St
         tokens,
         metrics,
     });
-    let api_stop = stop.child_token();
     let scheme = if tls.is_some() { "https" } else { "http" };
-    match tls {
-        Some(acceptor) => {
-            tasks.spawn(tls::serve(listener, acceptor, router, api_stop));
-        }
-        None => {
-            tasks.spawn(async move {
-                let serve = axum::serve(listener, router)
-                    .with_graceful_shutdown(async move { api_stop.cancelled().await });
-                if let Err(e) = serve.await {
-                    warn!(error = %e, "API server stopped with an error");
-                }
-            });
-        }
-    }
+    tasks.spawn(listen::serve(
+        listener,
+        tls,
+        router,
+        app.config.server.header_read_timeout.0,
+        stop.child_token(),
+    ));
     info!(%addr, scheme, "gateway listening");
     Ok(Running {
         addr,
