@@ -279,7 +279,9 @@ impl FixedWidthLink {
             slots: Semaphore::new(max as usize),
             idle: Mutex::new(Vec::new()),
             connect_timeout: profile.transport.connect_timeout.0,
-            request_timeout: profile.transport.request_timeout.0,
+            request_timeout: settings
+                .request_timeout
+                .map_or(profile.transport.request_timeout.0, |d| d.0),
             idle_timeout: profile.timers.idle_timeout.0,
             echo_interval: profile.timers.echo_interval.0,
         })

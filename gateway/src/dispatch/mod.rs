@@ -77,6 +77,13 @@ impl BankEntry {
             .map_or(self.profile.timers.poll_interval.0, |d| d.0)
     }
 
+    /// The time one request may take (deployment override, else the profile's).
+    pub fn request_timeout(&self) -> std::time::Duration {
+        self.settings
+            .request_timeout
+            .map_or(self.profile.transport.request_timeout.0, |d| d.0)
+    }
+
     /// Connections to use (at most the profile's).
     pub fn max_connections(&self) -> u32 {
         let p = self.profile.transport.max_connections;

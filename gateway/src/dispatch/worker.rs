@@ -62,8 +62,16 @@ pub async fn run(app: Arc<App>, bank: Arc<BankEntry>, stop: CancellationToken) {
                         for part in parts {
                             let (app, bank) = (app.clone(), bank.clone());
                             tasks.spawn(async move {
-                                if let Err(e) = handle(&app, &bank, claim, part).await {
-                                    warn!(bank = %bank.code, error = %e, "store error in bank worker");
+                                let part_id = part.part_id.clone();
+                                let work = handle(&app, &bank, claim, part);
+                                match under_lease(&app, &bank, &part_id, now + lease, work).await {
+                                    Some(Ok(())) => {}
+                                    Some(Err(e)) => {
+                                        warn!(bank = %bank.code, error = %e, "store error in bank worker")
+                                    }
+                                    None => {
+                                        warn!(bank = %bank.code, part = %part_id, "the part's lease could not be renewed: work on it stopped before the lease runs out (another instance takes it over)")
+                                    }
                                 }
                             });
                         }
@@ -115,9 +123,91 @@ async fn handle(
     }
 }
 
-/// How long a claim is held before another worker may take it over (renewed while work goes on).
+/// A lease covers one request to the bank (`banks."<code>".request_timeout`, else the profile's)
+/// plus this margin: a store that answers a renewal late, or not for a while, does not cut a request
+/// short.
+const LEASE_MARGIN: Duration = Duration::from_secs(15);
+/// Work under a lease stops this long before the last lease written runs out, should it not be
+/// renewed: another instance may take the part over only once the lease has run out by its own clock.
+const LEASE_GUARD: Duration = Duration::from_secs(5);
+
+/// How long a claim is held before another worker may take it over: one request plus a margin,
+/// renewed while the work goes on ([`under_lease`]), so a dead instance's parts are taken over soon.
 pub(super) fn lease_ms(bank: &BankEntry) -> i64 {
-    ms(bank.profile.transport.request_timeout.0) * 3 + 30_000
+    ms(bank.request_timeout() + LEASE_MARGIN)
+}
+
+/// How often a lease is renewed while its part is worked on: three times per lease, at least every
+/// 30 s.
+fn renew_every(lease_ms: i64) -> Duration {
+    Duration::from_millis(
+        u64::try_from(lease_ms / 3)
+            .unwrap_or(1_000)
+            .clamp(1_000, 30_000),
+    )
+}
+
+/// Runs `work` on a claimed part while renewing its lease (held until `until`). The work never goes on
+/// past the last lease written (less [`LEASE_GUARD`]): when the store cannot renew it in time, the work
+/// is dropped and `None` returned. A send cut short is then an unknown outcome, asked about before
+/// anything is sent again, like a send of a dead instance; so two instances never work on one part at
+/// once. A lease that is no longer this instance's (the work itself finished the part) is not renewed.
+async fn under_lease<F>(
+    app: &App,
+    bank: &BankEntry,
+    part_id: &str,
+    until: i64,
+    work: F,
+) -> Option<Result<(), StoreError>>
+where
+    F: std::future::Future<Output = Result<(), StoreError>>,
+{
+    let lease = lease_ms(bank);
+    let keep = async {
+        let mut until = until;
+        let mut ours = true;
+        loop {
+            let stop_at = until - ms(LEASE_GUARD);
+            let now = app.clock.now_ms();
+            if now >= stop_at {
+                return;
+            }
+            let left = Duration::from_millis(u64::try_from(stop_at - now).unwrap_or(0));
+            tokio::time::sleep(if ours {
+                renew_every(lease).min(left)
+            } else {
+                left
+            })
+            .await;
+            if !ours {
+                continue;
+            }
+            let asked = app.clock.now_ms();
+            if asked >= stop_at {
+                return;
+            }
+            let left = Duration::from_millis(u64::try_from(stop_at - asked).unwrap_or(0));
+            match tokio::time::timeout(
+                left,
+                app.store.renew_lease(part_id, &app.node_id, asked + lease),
+            )
+            .await
+            {
+                Ok(Ok(true)) => until = asked + lease,
+                // Finished by the work itself (a lease is cleared with the outcome), or taken over:
+                // nothing to renew; the work is not let run past the lease it had.
+                Ok(Ok(false)) => ours = false,
+                Ok(Err(e)) => {
+                    warn!(bank = %bank.code, part = %part_id, error = %e, "renewing a part's lease failed")
+                }
+                Err(_) => {}
+            }
+        }
+    };
+    tokio::select! {
+        r = work => Some(r),
+        () = keep => None,
+    }
 }
 
 /// Renews the lease of a part being worked on; `false` when another worker has it now.
