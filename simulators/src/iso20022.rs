@@ -89,7 +89,10 @@ const BEIJING: UtcOffset = time::macros::offset!(+8);
 const XML: &str = "application/xml; charset=utf-8";
 /// `OrgnlMsgId` of a 400 answer to a body whose `MsgId` cannot be read.
 const NOT_PROVIDED: &str = "NOTPROVIDED";
-/// Connections served at once; more are closed at once (requests in flight are what the spec limits).
+/// Connections served at once; more are closed at once. This only bounds the simulator's resources:
+/// the spec limits requests, not connections ("at most 8 requests at once from one client; beyond
+/// that ... `503` with `Retry-After`"), and a request over that limit is answered so on whichever
+/// connection it comes (`Bank::slots`, the profile's `max_connections`).
 const MAX_CONNECTIONS: usize = 64;
 /// Time a client gets to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -589,14 +592,16 @@ impl Bank {
         if !method_ok {
             return Answer::plain(StatusCode::METHOD_NOT_ALLOWED);
         }
-        // "At most 8 requests at once from one client": the slot is held until the answer is made.
+        // "At most 8 requests at once from one client; beyond that ... 503 with Retry-After": the
+        // slot is held until the answer is made. Counted apart from the busy fault, so a test can
+        // check that the clients together never went over the limit.
         let Ok(_slot) = Arc::clone(&self.slots).try_acquire_owned() else {
             self.ledger.note(if is_submit {
                 Event::Submit
             } else {
                 Event::Query
             });
-            self.ledger.note(Event::Busy);
+            self.ledger.note(Event::Overloaded);
             debug!("more requests in flight than the bank takes: 503");
             return Answer {
                 retry_after: true,

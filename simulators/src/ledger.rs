@@ -464,8 +464,9 @@ impl Ledger {
         self.lock().duplicate_stans
     }
 
-    /// Bank C: replies `96` because more requests than allowed were outstanding on the connection
-    /// (not counted in [`Ledger::busy_replies`], which counts the busy fault).
+    /// Replies refusing a request over the client's limit: bank C's `96` when more than 32 requests
+    /// were outstanding on the connection, bank B's `503` when more than 8 were in flight (not counted
+    /// in [`Ledger::busy_replies`], which counts the busy fault).
     pub fn overloaded_replies(&self) -> usize {
         self.lock().overloaded_replies
     }
