@@ -7,7 +7,11 @@
 //!                                         reader task: frame --> F11 000123 --> MAC check --> caller
 //! ```
 //! A connection that breaks fails every request outstanding on it with [`CallError::Lost`]; the next
-//! call connects again (and signs on again). A reply whose MAC does not verify is handed to its caller
+//! call connects again (and signs on again). A connection that carried no request for
+//! `release_after` (half the bank's idle limit) is closed: a gateway with nothing to send does not
+//! keep the bank's connections, which the bank counts per client, from other instances that have
+//! work (the bank closes at once a connection over its limit; with `gateway.instances` wrong, an
+//! instance holding idle connections would otherwise starve another one forever). A reply whose MAC does not verify is handed to its caller
 //! as [`CallError::BadMac`]: not believed. Frames that cannot be read, and replies nobody waits for
 //! (duplicates, late ones), are logged and dropped.
 use std::collections::HashMap;
@@ -48,6 +52,8 @@ pub struct ChannelConfig {
     pub request_timeout: Duration,
     /// Echo period (zero: none).
     pub echo_interval: Duration,
+    /// A connection without a request (echoes aside) for this long is closed (zero: kept).
+    pub release_after: Duration,
     /// Largest message.
     pub max_frame: usize,
     /// F32: the gateway's institution code.
@@ -94,11 +100,27 @@ struct Conn {
     pending: StdMutex<HashMap<String, Waiter>>,
     window: Semaphore,
     closed: CancellationToken,
+    /// When the last request other than an echo was made on it.
+    last_used: StdMutex<std::time::Instant>,
 }
 
 impl Conn {
     fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, Waiter>> {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn used(&self) {
+        *self
+            .last_used
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = std::time::Instant::now();
+    }
+
+    fn idle_for(&self) -> Duration {
+        self.last_used
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .elapsed()
     }
 
     fn close(&self) {
@@ -175,6 +197,7 @@ impl Channel {
     /// Sends a request that carries a MAC (F128) and waits for its reply, whose MAC is checked.
     pub async fn call(&self, msg: &Message) -> Result<Message, CallError> {
         let conn = self.conn().await?;
+        conn.used();
         let reply = self.exchange(&conn, msg, true).await?;
         if let Some(code) = reply.text(39)
             && self.cfg.sign_on_again.iter().any(|c| c == code)
@@ -290,6 +313,7 @@ impl Channel {
             pending: StdMutex::new(HashMap::new()),
             window: Semaphore::new(self.cfg.window.max(1)),
             closed: CancellationToken::new(),
+            last_used: StdMutex::new(std::time::Instant::now()),
         });
         tokio::spawn(read_loop(
             conn.clone(),
@@ -316,10 +340,9 @@ impl Channel {
         }
         info!(bank = %self.cfg.bank, conn = conn.id, "signed on");
         metrics::bank_connection(&self.cfg.bank, "signed-on");
-        if !self.cfg.echo_interval.is_zero() {
-            tokio::spawn(echo_loop(
+        if !self.cfg.echo_interval.is_zero() || !self.cfg.release_after.is_zero() {
+            tokio::spawn(upkeep_loop(
                 conn.clone(),
-                self.cfg.echo_interval,
                 self.cfg.clone(),
                 self.spec.clone(),
                 self.stan_source(),
@@ -384,6 +407,12 @@ async fn exchange(
             )));
         }
         pending.insert(stan.clone(), tx);
+    }
+    // Closed since the check above: `close` may have emptied `pending` before this request was in it,
+    // and nothing would ever answer it; nothing was written yet.
+    if conn.closed.is_cancelled() {
+        conn.pending().remove(&stan);
+        return Err(CallError::NotSent("connection closed".into()));
     }
     let written = conn.writer.lock().await.send(Bytes::from(bytes)).await;
     if let Err(e) = written {
@@ -462,20 +491,47 @@ async fn read_loop(
         let _ = waiter.send(result);
     }
     conn.close();
+    // Really close the socket now (the bank counts it until then), not when the last holder of the
+    // connection lets it go; a writer stuck on a full socket is not waited for long.
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        SinkExt::<Bytes>::close(&mut *conn.writer.lock().await).await
+    })
+    .await;
 }
 
-async fn echo_loop(
+/// Echoes every `echo_interval`; closes the connection when an echo goes unanswered, or when it has
+/// carried no request for `release_after` and has nothing outstanding.
+async fn upkeep_loop(
     conn: Arc<Conn>,
-    every: Duration,
     cfg: ChannelConfig,
     spec: Arc<MessageSpec>,
     stans: Arc<dyn Fn() -> String + Send + Sync>,
 ) {
+    let (every, release_after) = (cfg.echo_interval, cfg.release_after);
+    let mut last_echo = std::time::Instant::now();
     loop {
+        let mut wait = Duration::MAX;
+        if !every.is_zero() {
+            wait = wait.min(every.saturating_sub(last_echo.elapsed()));
+        }
+        if !release_after.is_zero() {
+            wait = wait.min(release_after.saturating_sub(conn.idle_for()));
+        }
         tokio::select! {
             _ = conn.closed.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
+            _ = tokio::time::sleep(wait.max(Duration::from_millis(50))) => {}
         }
+        if !release_after.is_zero() && conn.idle_for() >= release_after && conn.pending().is_empty()
+        {
+            info!(bank = %cfg.bank, conn = conn.id, idle = ?release_after, "no request for a while: the connection is given back to the bank");
+            metrics::bank_connection(&cfg.bank, "released");
+            conn.close();
+            return;
+        }
+        if every.is_zero() || last_echo.elapsed() < every {
+            continue;
+        }
+        last_echo = std::time::Instant::now();
         let (f7, _, _) = beijing_stamps(time::OffsetDateTime::now_utc());
         let msg = Message::new(cfg.network_mti.0.clone())
             .with(7, f7)

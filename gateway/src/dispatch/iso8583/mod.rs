@@ -134,6 +134,9 @@ impl Iso8583Link {
                 .request_timeout
                 .map_or(t.request_timeout.0, |d| d.0),
             echo_interval: profile.timers.echo_interval.0,
+            // Half the bank's idle limit: well after the poll interval, so a part being polled
+            // keeps its connections.
+            release_after: profile.timers.idle_timeout.0 / 2,
             max_frame: t.framing.max_body(),
             institution: gateway.institution_code.clone(),
             network_mti: (
