@@ -496,6 +496,7 @@ mod tests {
                 added_at: 2,
             },
             "h-new",
+            &crate::store::NewAudit::new(2, "admin", "admin", "blacklist-add", "bl-new", "{}"),
         )
         .await
         .expect("entry");
