@@ -1,6 +1,7 @@
 //! A 30,000-item roster to bank B (ISO 20022 over HTTPS with mutual TLS): three pain.001 documents of
 //! 10,000 transactions, each valid against the XSD (the simulator runs xmllint on every body), every
-//! end-to-end id credited at most once, every item final, counts matching the simulator's ledger.
+//! end-to-end id credited at most once, every item final, counts matching the simulator's ledger. The
+//! same scenario runs on PostgreSQL (a throwaway cluster) with 4,000 items.
 mod common;
 
 use std::time::Duration;
@@ -9,11 +10,27 @@ use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roster_of_30k_through_bank_b_paid_exactly_once() {
-    let roster = gen_roster(&["--items", "30000", "--seed", "29", "--payout-bank", BANK_B]);
+    scenario(StoreBackend::Sqlite, 30_000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roster_through_bank_b_on_postgres_paid_exactly_once() {
+    scenario(StoreBackend::Postgres, 4_000).await;
+}
+
+async fn scenario(backend: StoreBackend, items: u64) {
+    let roster = gen_roster(&[
+        "--items",
+        &items.to_string(),
+        "--seed",
+        "29",
+        "--payout-bank",
+        BANK_B,
+    ]);
     let dir = TempDir::new("e2e-b");
-    let db = dir.0.join("gw.db");
+    let store = TestStore::new(backend, &dir.0);
     let sim = bank_b(|c| c.fail_permille = 30).await;
-    let mut cfg = config(&db, "127.0.0.1:9");
+    let mut cfg = store.config("127.0.0.1:9");
     cfg.banks.clear();
     with_bank_b(&mut cfg, &sim.addr.to_string(), &sim.pki, &dir.0);
     let gw = gateway(cfg).await;
@@ -22,7 +39,7 @@ async fn roster_of_30k_through_bank_b_paid_exactly_once() {
     let (status, answer) = api.submit_json(SUBMITTER, roster).await;
     assert_eq!(status, 202, "{answer}");
     let accepted = answer["accepted_count"].as_u64().expect("accepted_count");
-    assert_eq!(accepted, 30_000, "{answer}");
+    assert_eq!(accepted, items, "{answer}");
     let batch_id = answer["batch_id"].as_str().expect("batch_id").to_owned();
     let (click, q) = api
         .post(SUBMITTER, &format!("/v1/batches/{batch_id}/query"), None)
@@ -31,9 +48,18 @@ async fn roster_of_30k_through_bank_b_paid_exactly_once() {
 
     let batch = api.wait_final(&batch_id, Duration::from_secs(600)).await;
     let parts = batch["parts"].as_array().expect("parts");
-    assert_eq!(parts.len(), 3, "10,000 transactions a document: {batch}");
+    let documents = items.div_ceil(10_000);
+    assert_eq!(
+        parts.len() as u64,
+        documents,
+        "10,000 transactions a document: {batch}"
+    );
 
-    assert_eq!(sim.stats.accepted(), 3, "three messages accepted");
+    assert_eq!(
+        sim.stats.accepted() as u64,
+        documents,
+        "every message accepted"
+    );
     assert_eq!(
         sim.stats.xsd_invalid(),
         0,
@@ -66,4 +92,5 @@ async fn roster_of_30k_through_bank_b_paid_exactly_once() {
     }
     gw.shutdown().await;
     sim.shutdown().await;
+    drop(store);
 }

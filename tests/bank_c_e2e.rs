@@ -1,5 +1,6 @@
 //! A 5,000-item roster to bank C (ISO 8583, one payment per message over a pipelined channel): every
 //! item paid exactly once by the simulator, every item final, counts matching the simulator's ledger.
+//! The same scenario runs on PostgreSQL (a throwaway cluster) with 3,000 items.
 mod common;
 
 use std::time::Duration;
@@ -8,11 +9,27 @@ use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roster_of_5000_through_bank_c_paid_exactly_once() {
-    let roster = gen_roster(&["--items", "5000", "--seed", "23", "--payout-bank", BANK_C]);
+    scenario(StoreBackend::Sqlite, 5_000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roster_through_bank_c_on_postgres_paid_exactly_once() {
+    scenario(StoreBackend::Postgres, 3_000).await;
+}
+
+async fn scenario(backend: StoreBackend, items: u64) {
+    let roster = gen_roster(&[
+        "--items",
+        &items.to_string(),
+        "--seed",
+        "23",
+        "--payout-bank",
+        BANK_C,
+    ]);
     let dir = TempDir::new("e2e-c");
-    let db = dir.0.join("gw.db");
+    let store = TestStore::new(backend, &dir.0);
     let sim = bank_c(|c| c.fail_permille = 40).await;
-    let mut cfg = config(&db, "127.0.0.1:9");
+    let mut cfg = store.config("127.0.0.1:9");
     cfg.banks.clear();
     with_bank_c(&mut cfg, &sim.addr.to_string(), &dir.0);
     let gw = gateway(cfg).await;
@@ -21,7 +38,7 @@ async fn roster_of_5000_through_bank_c_paid_exactly_once() {
     let (status, answer) = api.submit_json(SUBMITTER, roster).await;
     assert_eq!(status, 202, "{answer}");
     let accepted = answer["accepted_count"].as_u64().expect("accepted_count");
-    assert_eq!(accepted, 5000, "{answer}");
+    assert_eq!(accepted, items, "{answer}");
     let batch_id = answer["batch_id"].as_str().expect("batch_id").to_owned();
     let (click, q) = api
         .post(SUBMITTER, &format!("/v1/batches/{batch_id}/query"), None)
@@ -30,7 +47,11 @@ async fn roster_of_5000_through_bank_c_paid_exactly_once() {
 
     let batch = api.wait_final(&batch_id, Duration::from_secs(300)).await;
     let parts = batch["parts"].as_array().expect("parts");
-    assert_eq!(parts.len(), 3, "2,000 items a part: {batch}");
+    assert_eq!(
+        parts.len() as u64,
+        items.div_ceil(2_000),
+        "2,000 items a part: {batch}"
+    );
 
     let ledger = &sim.ledger;
     assert_eq!(ledger.items_paid() as u64, accepted, "each item paid once");
@@ -62,10 +83,11 @@ async fn roster_of_5000_through_bank_c_paid_exactly_once() {
         "CT read"
     );
     assert_eq!(
-        count_rows(&db, "item_attempts").await,
-        5000,
+        store.count_rows("item_attempts").await as u64,
+        items,
         "one stored attempt per item, none re-sent"
     );
     gw.shutdown().await;
     sim.shutdown().await;
+    drop(store);
 }

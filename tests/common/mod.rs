@@ -1,5 +1,6 @@
 //! Shared helpers of the end-to-end scenarios: a gateway (in-process or as a child process) on SQLite in
-//! a temp folder, the bank simulators on loopback, rosters from `shared/tools/gen_roster.py`.
+//! a temp folder or on a throwaway PostgreSQL cluster ([`TestStore`]), the bank simulators on loopback,
+//! rosters from `shared/tools/gen_roster.py`.
 #![allow(dead_code)]
 
 pub mod pg;
@@ -84,9 +85,14 @@ pub async fn bank_a(tune: impl FnOnce(&mut FixedWidthSimConfig)) -> SimHandle {
 
 /// A config for a gateway on `db` talking to bank A at `bank_a_addr`.
 pub fn config(db: &Path, bank_a_addr: &str) -> Config {
+    config_at(&format!("sqlite://{}", db.display()), bank_a_addr)
+}
+
+/// A config for a gateway on the store at `store_url` talking to bank A at `bank_a_addr`.
+pub fn config_at(store_url: &str, bank_a_addr: &str) -> Config {
     let mut cfg = Config::default();
     cfg.server.listen = "127.0.0.1:0".into();
-    cfg.store.url = format!("sqlite://{}", db.display());
+    cfg.store.url = store_url.to_owned();
     cfg.tokens = vec![
         Token {
             token: Some(SUBMITTER.into()),
@@ -222,6 +228,72 @@ impl Api {
             }
         }
     }
+}
+
+/// The store backends a scenario can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreBackend {
+    /// A SQLite file in the scenario's temp folder (the embedded default).
+    Sqlite,
+    /// A database in a throwaway PostgreSQL cluster ([`pg::Pg`]).
+    Postgres,
+}
+
+/// A scenario's store: its URL for `[store] url`, and the cluster behind it (stopped when this is
+/// dropped) on PostgreSQL.
+pub struct TestStore {
+    pub backend: StoreBackend,
+    pub url: String,
+    _pg: Option<pg::Pg>,
+}
+
+impl TestStore {
+    /// A fresh store on `backend`; a SQLite file goes in `dir`.
+    pub fn new(backend: StoreBackend, dir: &Path) -> Self {
+        match backend {
+            StoreBackend::Sqlite => Self {
+                backend,
+                url: format!("sqlite://{}", dir.join("gw.db").display()),
+                _pg: None,
+            },
+            StoreBackend::Postgres => {
+                let pg = pg::Pg::start();
+                Self {
+                    backend,
+                    url: pg.url(),
+                    _pg: Some(pg),
+                }
+            }
+        }
+    }
+
+    /// A gateway config on this store talking to bank A at `bank_a_addr` (as [`config`]).
+    pub fn config(&self, bank_a_addr: &str) -> Config {
+        config_at(&self.url, bank_a_addr)
+    }
+
+    /// Rows of `from`: a table, perhaps with a `where` clause.
+    pub async fn count_rows(&self, from: &str) -> i64 {
+        count_rows_at(&self.url, from).await
+    }
+}
+
+/// Rows of `from` (a table, perhaps with a `where` clause) in the store at `url` (SQLite or
+/// PostgreSQL).
+pub async fn count_rows_at(url: &str, from: &str) -> i64 {
+    use sqlx::Row;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.expect("open store");
+    let n: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "select count(*) as n from {from}"
+    )))
+    .fetch_one(&pool)
+    .await
+    .expect("count")
+    .try_get("n")
+    .expect("n");
+    pool.close().await;
+    n
 }
 
 /// Rows of a table in the SQLite file (to prove the store unchanged).
