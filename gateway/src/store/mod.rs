@@ -260,6 +260,15 @@ pub(crate) fn placeholders(backend: Backend, rows: usize, cols: usize) -> String
     s
 }
 
+/// The backend of a connection (for functions handed only a transaction).
+pub(crate) fn backend_of(conn: &sqlx::AnyConnection) -> Backend {
+    if conn.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    }
+}
+
 /// The list of an `in (...)` of `n` values (see [`placeholders`]).
 pub(crate) fn in_list(backend: Backend, n: usize) -> String {
     let row = placeholders(backend, 1, n);
