@@ -652,3 +652,181 @@ pub(super) async fn apply_final_items(
     info!(bank = %bank.code, part = %part.part_id, ok, failed, review = rev, part_final = last, batch_final = fin.is_some(), "results applied");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use bank_profiles::DurationText;
+
+    use super::*;
+    use crate::dispatch::Banks;
+    use crate::store::{NewBatch, NewPart, Store};
+
+    const BANK_A: &str = "402241000015";
+
+    fn settings(request_timeout: Option<Duration>) -> BTreeMap<String, crate::config::Bank> {
+        BTreeMap::from([(
+            BANK_A.to_owned(),
+            crate::config::Bank {
+                endpoint: "127.0.0.1:9".into(),
+                request_timeout: request_timeout.map(DurationText),
+                ..Default::default()
+            },
+        )])
+    }
+
+    fn banks(request_timeout: Option<Duration>) -> Banks {
+        let profiles = bank_profiles::builtin().expect("profiles");
+        Banks::build(
+            &profiles,
+            &settings(request_timeout),
+            &crate::config::Gateway::default(),
+        )
+        .expect("banks")
+    }
+
+    /// A gateway's state on a SQLite store in `dir`, with bank A's requests timing out after 1 s.
+    async fn app(dir: &std::path::Path) -> App {
+        let mut config = crate::config::Config::default();
+        config.store.url = format!("sqlite://{}", dir.join("gw.db").display());
+        config.banks = settings(Some(Duration::from_secs(1)));
+        let keys = crate::keys::load(&config.gateway).expect("keys");
+        let lookup = keys.lookup.clone();
+        let store = Store::open_with_keys(&config.store.url, keys)
+            .await
+            .expect("store");
+        App {
+            node_id: "GW01".into(),
+            banks: banks(Some(Duration::from_secs(1))),
+            config,
+            store,
+            clock: Arc::new(crate::clock::SystemClock::default()),
+            lookup,
+            calendar: crate::sla::Calendar::builtin(),
+            deadline: crate::sla::DeadlinePolicy::parse("next-day").expect("deadline"),
+            work: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// One part of bank A, due now, claimed by `GW01` until `until`.
+    async fn claimed_part(app: &App, until: i64) -> String {
+        let mut tx = app
+            .store
+            .begin_intake(&NewBatch {
+                batch_id: "b1".into(),
+                batch_no: "NO-b1".into(),
+                body_hash: String::new(),
+                parent_batch_id: None,
+                department_code: "220623-NYNC".into(),
+                region_code: "220623".into(),
+                subsidy_code: "NY001".into(),
+                subsidy_name: "耕地地力保护补贴".into(),
+                budget_year: 2026,
+                period: "2026".into(),
+                indicator_no: "IND-1".into(),
+                payout_bank: BANK_A.into(),
+                payer_account_no: "22050166000100000001".into(),
+                payer_account_name: "财政零余额账户".into(),
+                funds_arrived_on: "2026-11-26".into(),
+                total_count: 0,
+                total_amount_fen: 0,
+                created_at: 1,
+                start_late: false,
+            })
+            .await
+            .expect("intake");
+        tx.insert_parts(
+            BANK_A,
+            0,
+            &[NewPart {
+                part_id: "p1".into(),
+                bank_ref: "R1".into(),
+                part_no: 1,
+                item_count: 0,
+                amount_fen: 0,
+            }],
+        )
+        .await
+        .expect("part");
+        tx.finish((0, 0), 0, "{}", &[]).await.expect("finish");
+        let now = app.clock.now_ms();
+        let got = app
+            .store
+            .claim_parts(Claim::Send, BANK_A, now, "GW01", until, 1)
+            .await
+            .expect("claim");
+        assert_eq!(got.len(), 1);
+        got[0].part_id.clone()
+    }
+
+    async fn lease_until(app: &App, part_id: &str) -> i64 {
+        use sqlx::Row;
+        sqlx::query("select lease_until from parts where part_id = $1")
+            .bind(part_id)
+            .fetch_one(app.store.pool())
+            .await
+            .expect("part")
+            .try_get("lease_until")
+            .expect("lease_until")
+    }
+
+    #[test]
+    fn a_lease_is_one_configured_request_plus_a_margin() {
+        let with = banks(Some(Duration::from_secs(3)));
+        let entry = with.get(BANK_A).expect("bank A");
+        assert_eq!(lease_ms(entry), 18_000, "banks.X.request_timeout");
+        assert_eq!(entry.request_timeout(), Duration::from_secs(3));
+        let without = banks(None);
+        let entry = without.get(BANK_A).expect("bank A");
+        assert_eq!(lease_ms(entry), 135_000, "the profile's 120 s");
+        // Renewed three times a lease, but at least every second and at most every 30 s.
+        assert_eq!(renew_every(18_000), Duration::from_secs(6));
+        assert_eq!(renew_every(135_000), Duration::from_secs(30));
+        assert_eq!(renew_every(900), Duration::from_secs(1));
+    }
+
+    /// Work on a part goes on past its first lease while the lease is renewed; work whose lease
+    /// cannot be renewed (here: the part is nobody's in the store) is dropped before the lease it had
+    /// runs out, so that another instance taking the part over never works beside it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn work_runs_only_under_a_lease_it_keeps() {
+        let dir = tempfile::tempdir().expect("dir");
+        let app = app(dir.path()).await;
+        let bank = app.banks.get(BANK_A).expect("bank A").clone();
+        let lease = lease_ms(&bank);
+        assert_eq!(lease, 16_000);
+        let start = app.clock.now_ms();
+        let part = claimed_part(&app, start + lease).await;
+
+        let kept = under_lease(&app, &bank, &part, start + lease, async {
+            // Longer than a third of the lease: renewed at least once meanwhile.
+            tokio::time::sleep(Duration::from_millis(6_500)).await;
+            Ok(())
+        });
+        let lost = under_lease(
+            &app,
+            &bank,
+            "nobody-has-this-part",
+            start + lease,
+            std::future::pending::<Result<(), StoreError>>(),
+        );
+        let started = Instant::now();
+        let (kept, lost) =
+            tokio::time::timeout(Duration::from_secs(30), async { tokio::join!(kept, lost) })
+                .await
+                .expect("work without a lease went on past it");
+        let took = started.elapsed();
+        assert!(matches!(kept, Some(Ok(()))), "{kept:?}");
+        assert!(
+            lease_until(&app, &part).await > start + lease,
+            "the lease was renewed"
+        );
+        assert!(lost.is_none(), "work without a lease is dropped");
+        let stop = Duration::from_millis(u64::try_from(lease).expect("ms")) - LEASE_GUARD;
+        assert!(
+            took >= stop - Duration::from_millis(500) && took < stop + Duration::from_secs(2),
+            "dropped {took:?} after its claim, {LEASE_GUARD:?} before the lease runs out"
+        );
+    }
+}
