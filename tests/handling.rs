@@ -1,7 +1,8 @@
 //! Failed and review items, and the platform callback: a failed item is corrected (re-issued in a
 //! sub-batch, paid once), another returned to the treasury; an unknown result code puts an item in
 //! review until an admin settles it; events reach the platform's callback with retries and
-//! `Idempotency-Key`, in order, none lost.
+//! `Idempotency-Key`, in order, none lost. The scenario runs on SQLite and on PostgreSQL (a throwaway
+//! cluster).
 mod common;
 
 use std::sync::{Arc, Mutex};
@@ -53,8 +54,17 @@ async fn platform() -> (String, Arc<Mutex<Platform>>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrections_returns_reviews_and_callbacks() {
+    scenario(StoreBackend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_corrections_returns_reviews_and_callbacks() {
+    scenario(StoreBackend::Postgres).await;
+}
+
+async fn scenario(backend: StoreBackend) {
     let dir = TempDir::new("handling");
-    let db = dir.0.join("gw.db");
+    let store = TestStore::new(backend, &dir.0);
     let sim = bank_a(|c| {
         c.fail_permille = 300;
         c.fail_codes = vec!["A001".into(), "A004".into(), "Z999".into()];
@@ -62,7 +72,7 @@ async fn corrections_returns_reviews_and_callbacks() {
     })
     .await;
     let (callback, received) = platform().await;
-    let mut cfg = config(&db, &sim.addr.to_string());
+    let mut cfg = store.config(&sim.addr.to_string());
     cfg.events.callback_url = Some(callback);
     let gw = gateway(cfg).await;
     let api = Api::new(gw.addr);
@@ -222,4 +232,5 @@ async fn corrections_returns_reviews_and_callbacks() {
     }
     gw.shutdown().await;
     sim.shutdown().await;
+    drop(store);
 }

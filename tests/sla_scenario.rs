@@ -1,7 +1,8 @@
 //! The SLA end to end with drill-length deadlines and a bank that answers late: strikes land on the
 //! right banks and roles; a third strike rates the payout bank unqualified by that department; the
 //! previous year's recorded rating makes it disqualification-due; confirming blocks new batches from
-//! that department only. A restart while a clock runs loses no strike and doubles none.
+//! that department only. A restart while a clock runs loses no strike and doubles none. The scenario
+//! runs on SQLite and on PostgreSQL (a throwaway cluster).
 mod common;
 
 use std::time::{Duration, Instant};
@@ -51,11 +52,20 @@ async fn wait_for(limit: Duration, mut check: impl AsyncFnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_bank_is_struck_rated_and_disqualified_for_one_department() {
+    scenario(StoreBackend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_late_bank_is_struck_rated_and_disqualified_for_one_department() {
+    scenario(StoreBackend::Postgres).await;
+}
+
+async fn scenario(backend: StoreBackend) {
     let dir = TempDir::new("sla");
-    let db = dir.0.join("gw.db");
+    let store = TestStore::new(backend, &dir.0);
     let sim = bank_a(|c| c.processing = Duration::from_secs(3)).await;
     let cfg = || {
-        let mut c = config(&db, &sim.addr.to_string());
+        let mut c = store.config(&sim.addr.to_string());
         c.sla.deadline = "1s".into();
         if let Some(b) = c.banks.get_mut(BANK_A) {
             b.poll_interval = Some(DurationText(Duration::from_millis(300)));
@@ -304,6 +314,7 @@ async fn late_bank_is_struck_rated_and_disqualified_for_one_department() {
     );
     gw.shutdown().await;
     sim.shutdown().await;
+    drop(store);
 }
 
 async fn strikes_before_void(api: &Api) -> String {
