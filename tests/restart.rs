@@ -1,6 +1,6 @@
 //! The gateway process is killed (SIGKILL) while bank batches are being sent and restarted on the same
-//! SQLite file: nothing is lost, no item is paid twice, and what the bank may have received is asked
-//! about before anything is sent again.
+//! store (a SQLite file; a PostgreSQL database with fewer items): nothing is lost, no item is paid
+//! twice, and what the bank may have received is asked about before anything is sent again.
 mod common;
 
 use std::time::{Duration, Instant};
@@ -17,7 +17,18 @@ fn free_port() -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_while_sending_loses_nothing_and_pays_nobody_twice() {
+    scenario(StoreBackend::Sqlite, 20_000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_sigkill_while_sending_loses_nothing_and_pays_nobody_twice() {
+    scenario(StoreBackend::Postgres, 8_000).await;
+}
+
+/// `items` in ten bank batches.
+async fn scenario(backend: StoreBackend, items: u64) {
     let dir = TempDir::new("restart");
+    let store = TestStore::new(backend, &dir.0);
     // Bank A's profile with smaller bank batches, loaded from a folder (it replaces the built-in one).
     let profiles = dir.0.join("profiles");
     std::fs::create_dir_all(&profiles).expect("mkdir");
@@ -26,7 +37,10 @@ async fn sigkill_while_sending_loses_nothing_and_pays_nobody_twice() {
         "/../bank-profiles/profiles/402241000015.toml"
     ))
     .expect("profile")
-    .replace("items_per_part = 50000", "items_per_part = 2000");
+    .replace(
+        "items_per_part = 50000",
+        &format!("items_per_part = {}", items / 10),
+    );
     std::fs::write(profiles.join("402241000015.toml"), &text).expect("write profile");
     let profile =
         bank_profiles::parse(&profiles.join("402241000015.toml"), &text).expect("profile parses");
@@ -41,7 +55,6 @@ async fn sigkill_while_sending_loses_nothing_and_pays_nobody_twice() {
         simulators::FixedWidthSim::start(cfg, listener).expect("sim")
     };
     let port = free_port();
-    let db = dir.0.join("gw.db");
     let config_path = dir.0.join("gateway.toml");
     std::fs::write(
         &config_path,
@@ -50,7 +63,7 @@ async fn sigkill_while_sending_loses_nothing_and_pays_nobody_twice() {
 [server]
 listen = "127.0.0.1:{port}"
 [store]
-url = "sqlite://{db}"
+url = "{url}"
 [[tokens]]
 token = "{SUBMITTER}"
 role = "submitter"
@@ -61,7 +74,7 @@ profiles_dir = "{profiles}"
 endpoint = "{sim}"
 poll_interval = "500ms"
 "#,
-            db = db.display(),
+            url = store.url,
             profiles = profiles.display(),
             sim = sim.addr
         ),
@@ -71,7 +84,14 @@ poll_interval = "500ms"
 
     let mut child = spawn_gateway(&config_path);
     wait_healthy(&api).await;
-    let roster = gen_roster(&["--items", "20000", "--seed", "31", "--payout-bank", BANK_A]);
+    let roster = gen_roster(&[
+        "--items",
+        &items.to_string(),
+        "--seed",
+        "31",
+        "--payout-bank",
+        BANK_A,
+    ]);
     let (s, answer) = api.submit_json(SUBMITTER, roster).await;
     assert_eq!(s, 202, "{answer}");
     let accepted = answer["accepted_count"].as_u64().expect("accepted");
@@ -117,4 +137,5 @@ poll_interval = "500ms"
         accepted
     );
     sim.shutdown().await;
+    drop(store);
 }
