@@ -356,33 +356,30 @@ pub async fn take_in(
     let mut parts: Vec<NewPart> = Vec::new();
     let mut accepted = (0i64, 0i64);
     let mut index = 0usize;
-    let mut chunk: Vec<ItemIn> = Vec::with_capacity(CHUNK);
     let mut stages = Stages::default();
+    // Chunk N is written while chunk N+1 is read and parsed: SQLite works on its own thread, so the two
+    // overlap on two cores. Judging needs the claims of every chunk before it, so it waits for both.
+    let mut to_insert: Vec<NewItem> = Vec::new();
     let result: Result<(), IntakeError> = async {
         loop {
-            let t0 = std::time::Instant::now();
-            let next = items.next().await?;
-            stages.read += t0.elapsed();
-            let end = next.is_none();
-            if let Some(it) = next {
-                if !seqs.insert(it.seq) {
-                    return Err(seq_repeat(index, it.seq));
-                }
-                totals.add(&it);
-                index += 1;
-                chunk.push(it);
-            }
-            if chunk.len() == CHUNK || (end && !chunk.is_empty()) {
+            let (inserted, read) = futures::join!(
+                async {
+                    if to_insert.is_empty() {
+                        return Ok(std::time::Duration::ZERO);
+                    }
+                    let t = std::time::Instant::now();
+                    tx.insert_items(&to_insert).await?;
+                    Ok::<_, IntakeError>(t.elapsed())
+                },
+                read_chunk(&mut items, &mut seqs, &mut totals, &mut index)
+            );
+            stages.insert += inserted?;
+            to_insert.clear();
+            let (chunk, end, read_time) = read?;
+            stages.read += read_time;
+            if !chunk.is_empty() {
                 let t1 = std::time::Instant::now();
-                let rows = judge_chunk(
-                    app,
-                    &header,
-                    &bank,
-                    &blacklist,
-                    &mut tx,
-                    std::mem::take(&mut chunk),
-                )
-                .await?;
+                let rows = judge_chunk(app, &header, &bank, &blacklist, &mut tx, chunk).await?;
                 let mut stored = Vec::with_capacity(rows.len());
                 for (mut row, verdict) in rows {
                     match verdict {
@@ -422,12 +419,15 @@ pub async fn take_in(
                     }
                     stored.push(row);
                 }
-                let t2 = std::time::Instant::now();
-                stages.judge += t2 - t1;
-                tx.insert_items(&stored).await?;
-                stages.insert += t2.elapsed();
+                stages.judge += t1.elapsed();
+                to_insert = stored;
             }
             if end {
+                if !to_insert.is_empty() {
+                    let t = std::time::Instant::now();
+                    tx.insert_items(&to_insert).await?;
+                    stages.insert += t.elapsed();
+                }
                 return Ok(());
             }
         }
@@ -575,6 +575,30 @@ type Verdict = Result<Vec<Violation>, Violation>;
 type Judged = (NewItem, Verdict);
 
 /// Applies the item rules to a chunk, duplicate claims included (against the store and the chunk).
+/// Reads up to [`CHUNK`] items, checking `seq` uniqueness and adding to the totals; answers them,
+/// whether the body ended, and the time it took.
+async fn read_chunk(
+    items: &mut Items<'_>,
+    seqs: &mut seqs::SeqSet,
+    totals: &mut Totals,
+    index: &mut usize,
+) -> Result<(Vec<ItemIn>, bool, std::time::Duration), IntakeError> {
+    let t = std::time::Instant::now();
+    let mut chunk = Vec::with_capacity(CHUNK);
+    while chunk.len() < CHUNK {
+        let Some(it) = items.next().await? else {
+            return Ok((chunk, true, t.elapsed()));
+        };
+        if !seqs.insert(it.seq) {
+            return Err(seq_repeat(*index, it.seq));
+        }
+        totals.add(&it);
+        *index += 1;
+        chunk.push(it);
+    }
+    Ok((chunk, false, t.elapsed()))
+}
+
 async fn judge_chunk(
     app: &App,
     h: &HeaderIn,

@@ -1,5 +1,6 @@
 //! Parts (bank batches): claims with leases, send outcomes, polls and the grouped application of
 //! results, each with the events it causes in the same transaction (outbox).
+use futures::TryStreamExt;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -172,13 +173,16 @@ impl Store {
             "select {ITEM_SELECT} from items i left join parts p on p.part_id = i.part_id \
              where i.part_id = $1 order by i.seq"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        // Rows are mapped as they come: a fetched row carries its column names and values, many times
+        // the size of the item, and a part holds up to 50,000.
+        let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(part_id)
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter()
-            .map(|r| item_from_row(&self.keys.data, r))
-            .collect()
+            .fetch(self.pool());
+        let mut out = Vec::new();
+        while let Some(r) = rows.try_next().await? {
+            out.push(item_from_row(&self.keys.data, &r)?);
+        }
+        Ok(out)
     }
 
     /// A page of a part's items in `seq` order, after `after_seq`.
