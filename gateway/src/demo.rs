@@ -31,40 +31,6 @@ const TOKEN: &str = "demo-submitter-token";
 const ADMIN: &str = "demo-admin-token";
 const BANK_A: &str = "402241000015";
 
-/// Bank A's simulator on loopback and a gateway on the SQLite file `db` talking to it (demo, bench).
-pub(crate) async fn local_stack(
-    db: &std::path::Path,
-    listen: &str,
-    processing: Duration,
-    fail_permille: u32,
-    poll: Duration,
-    tokens: Vec<Token>,
-    clock: Arc<SystemClock>,
-) -> anyhow::Result<(simulators::SimHandle, server::Running)> {
-    let profile = bank_profiles::builtin()?
-        .get(BANK_A)
-        .cloned()
-        .ok_or_else(|| anyhow::anyhow!("no built-in profile {BANK_A}"))?;
-    let mut sim_cfg = FixedWidthSimConfig::new(profile);
-    sim_cfg.processing = processing;
-    sim_cfg.fail_permille = fail_permille;
-    let sim = FixedWidthSim::start(sim_cfg, tokio::net::TcpListener::bind("127.0.0.1:0").await?)?;
-    let mut cfg = Config::default();
-    cfg.server.listen = listen.to_owned();
-    cfg.store.url = format!("sqlite://{}", db.display());
-    cfg.tokens = tokens;
-    cfg.banks.insert(
-        BANK_A.into(),
-        config::Bank {
-            endpoint: sim.addr.to_string(),
-            poll_interval: Some(DurationText(poll)),
-            ..Default::default()
-        },
-    );
-    let gw = server::start(cfg, clock).await?;
-    Ok((sim, gw))
-}
-
 /// The three shortlisted banks' simulators, the SMS centre's, and a gateway talking to all of them.
 pub(crate) struct FullStack {
     /// Bank A (fixed-width over TCP).

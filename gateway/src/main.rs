@@ -44,11 +44,24 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: String,
     },
-    /// Measure one roster end to end on this machine (SQLite, bank A's simulator on loopback).
+    /// Measure one roster end to end on this machine: a fresh SQLite file (or --store-url), the bank's
+    /// simulator as a child process on loopback.
     Bench {
         /// Items in the roster.
         #[arg(long, default_value_t = 100_000)]
         items: u64,
+        /// The payout bank: a (fixed-width over TCP) or c (ISO 8583 over TCP).
+        #[arg(long, value_enum, default_value = "a")]
+        bank: gateway::bench::BenchBank,
+        /// The store (e.g. postgres://...; a database of its own: nothing else should run on it).
+        #[arg(long)]
+        store_url: Option<String>,
+        /// Milliseconds the simulator holds a bank batch before its results are final.
+        #[arg(long, default_value_t = 500)]
+        processing_ms: u64,
+        /// Milliseconds between the gateway's result polls.
+        #[arg(long, default_value_t = 200)]
+        poll_ms: u64,
     },
     /// Run a simulator.
     Simulate {
@@ -98,6 +111,9 @@ enum Simulate {
         /// Seconds a batch stays processing.
         #[arg(long, default_value_t = 2)]
         processing_secs: u64,
+        /// Milliseconds a batch stays processing (instead of --processing-secs).
+        #[arg(long)]
+        processing_ms: Option<u64>,
         /// Share of failing items, permille.
         #[arg(long, default_value_t = 50)]
         fail_permille: u32,
@@ -156,9 +172,22 @@ async fn main() -> anyhow::Result<()> {
             let running = server::start(cfg, clock).await?;
             running.until_signal().await;
         }
-        Command::Bench { items } => {
+        Command::Bench {
+            items,
+            bank,
+            store_url,
+            processing_ms,
+            poll_ms,
+        } => {
             ops::logging::init(false, Some("warn,sqlx=error"));
-            gateway::bench::run(items).await?;
+            gateway::bench::run(gateway::bench::BenchOptions {
+                items,
+                bank,
+                store_url,
+                processing: Duration::from_millis(processing_ms),
+                poll: Duration::from_millis(poll_ms),
+            })
+            .await?;
         }
         Command::Demo {
             items,
@@ -183,6 +212,7 @@ async fn main() -> anyhow::Result<()> {
                     profiles_dir,
                     seed,
                     processing_secs,
+                    processing_ms,
                     fail_permille,
                     faults,
                     pki_dir,
@@ -199,6 +229,8 @@ async fn main() -> anyhow::Result<()> {
                 .get(&profile)
                 .cloned()
                 .with_context(|| format!("no profile for bank {profile}"))?;
+            let processing =
+                processing_ms.map_or(Duration::from_secs(processing_secs), Duration::from_millis);
             let faults: simulators::faults::Faults = match faults {
                 Some(f) => toml::from_str(&f).context("--faults")?,
                 None => Default::default(),
@@ -207,7 +239,7 @@ async fn main() -> anyhow::Result<()> {
                 bank_profiles::Family::FixedWidth => {
                     let mut cfg = simulators::FixedWidthSimConfig::new(p);
                     cfg.seed = seed;
-                    cfg.processing = Duration::from_secs(processing_secs);
+                    cfg.processing = processing;
                     cfg.fail_permille = fail_permille;
                     cfg.faults = faults;
                     simulators::fixed_width::run(cfg, &listen).await?;
@@ -216,7 +248,7 @@ async fn main() -> anyhow::Result<()> {
                     server::install_crypto();
                     let mut cfg = simulators::Iso20022SimConfig::new(p);
                     cfg.seed = seed;
-                    cfg.processing = Duration::from_secs(processing_secs);
+                    cfg.processing = processing;
                     cfg.fail_permille = fail_permille;
                     cfg.faults = faults;
                     cfg.xsd = xsd;
@@ -238,7 +270,7 @@ async fn main() -> anyhow::Result<()> {
                 bank_profiles::Family::Iso8583 => {
                     let mut cfg = simulators::Iso8583SimConfig::new(p);
                     cfg.seed = seed;
-                    cfg.processing = Duration::from_secs(processing_secs);
+                    cfg.processing = processing;
                     cfg.fail_permille = fail_permille;
                     cfg.faults = faults;
                     if let Some(v) = mac_key_env {
