@@ -10,7 +10,10 @@ use sqlx::Row;
 use super::batches::{ITEM_SELECT, item_from_row};
 use super::misc::insert_events;
 use super::rows::{EventRow, ItemRow, PartRow};
-use super::{Store, StoreResult};
+use super::{Backend, Store, StoreResult, in_list, no_index, placeholders};
+
+/// Rows per set-based statement.
+const ROWS_PER_STATEMENT: usize = 1_000;
 use crate::keys::Keyring;
 
 /// The counter of item references.
@@ -79,16 +82,33 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?
                 .try_get("value")?;
-        for (next, (batch_id, seq)) in (end - n + 1..).zip(seqs.iter()) {
-            sqlx::query("update items set bank_item_ref = $1 where batch_id = $2 and seq = $3")
-                .bind(format!("{next:012}"))
-                .bind(batch_id)
-                .bind(seq)
-                .execute(&mut *tx)
-                .await?;
+        // A part's items are all of one batch.
+        let batch_id = seqs[0].0.clone();
+        let refs: Vec<(i64, String)> = (end - n + 1..)
+            .zip(&seqs)
+            .map(|(next, (_, seq))| (*seq, format!("{next:012}")))
+            .collect();
+        for rows in refs.chunks(ROWS_PER_STATEMENT) {
+            // One statement per thousand items; `no_index`: each value finds its row by the key.
+            let tail = match self.backend() {
+                Backend::Sqlite => "?".to_owned(),
+                Backend::Postgres => format!("${}", rows.len() * 2 + 1),
+            };
+            let sql = format!(
+                "with v (seq, item_ref) as (values {}) \
+                 update items set bank_item_ref = v.item_ref from v \
+                 where items.batch_id = {tail} and items.seq = v.seq and {}items.bank_item_ref is null",
+                placeholders(self.backend(), rows.len(), 2),
+                no_index(self.backend())
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (seq, item_ref) in rows {
+                q = q.bind(*seq).bind(item_ref);
+            }
+            q.bind(&batch_id).execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(seqs.len() as u64)
+        Ok(refs.len() as u64)
     }
 
     async fn bank_items(&self, part_id: &str, filter: &str) -> StoreResult<Vec<BankItem>> {
@@ -127,19 +147,23 @@ impl Store {
         now: i64,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        for a in attempts {
-            sqlx::query(
-                "insert into item_attempts (item_ref, attempt_no, bank_code, stan, sent_time, sent_at) \
-                 values ($1, (select coalesce(max(attempt_no), 0) + 1 from item_attempts where item_ref = $2), $3, $4, $5, $6)",
-            )
-            .bind(&a.item_ref)
-            .bind(&a.item_ref)
-            .bind(bank)
-            .bind(&a.stan)
-            .bind(&a.sent_time)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        for rows in attempts.chunks(ROWS_PER_STATEMENT) {
+            // An item has one attempt per step, so the numbers of one statement never collide.
+            let values = attempt_rows(self.backend(), rows.len());
+            let sql = format!(
+                "insert into item_attempts (item_ref, attempt_no, bank_code, stan, sent_time, sent_at) values {values}"
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for a in rows {
+                q = q
+                    .bind(&a.item_ref)
+                    .bind(&a.item_ref)
+                    .bind(bank)
+                    .bind(&a.stan)
+                    .bind(&a.sent_time)
+                    .bind(now);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -153,21 +177,30 @@ impl Store {
         accepted: &[String],
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        for (item_ref, stan, answer) in answers {
-            sqlx::query(
-                "update item_attempts set answer = $1 where item_ref = $2 and stan = $3 and answer is null",
-            )
-            .bind(answer)
-            .bind(item_ref)
-            .bind(stan)
-            .execute(&mut *tx)
-            .await?;
+        for rows in answers.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "with v (item_ref, stan, answer) as (values {}) \
+                 update item_attempts set answer = v.answer from v \
+                 where item_attempts.item_ref = v.item_ref and item_attempts.stan = v.stan \
+                 and item_attempts.answer is null",
+                placeholders(self.backend(), rows.len(), 3)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (item_ref, stan, answer) in rows {
+                q = q.bind(item_ref).bind(stan).bind(answer);
+            }
+            q.execute(&mut *tx).await?;
         }
-        for item_ref in accepted {
-            sqlx::query("update items set bank_accepted = 1 where bank_item_ref = $1")
-                .bind(item_ref)
-                .execute(&mut *tx)
-                .await?;
+        for refs in accepted.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "update items set bank_accepted = 1 where bank_item_ref in ({})",
+                in_list(self.backend(), refs.len())
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for r in refs {
+                q = q.bind(r);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -223,4 +256,27 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// The `values` rows of an attempts insert: the item's reference, its next attempt number (one more
+/// than its last), bank, STAN, F7 and time; 6 parameters each, numbered as [`placeholders`] does.
+fn attempt_rows(backend: Backend, n: usize) -> String {
+    let mut next = 0;
+    let mut param = || {
+        next += 1;
+        match backend {
+            Backend::Sqlite => "?".to_owned(),
+            Backend::Postgres => format!("${next}"),
+        }
+    };
+    (0..n)
+        .map(|_| {
+            let (r, r2, b, s, t, at) = (param(), param(), param(), param(), param(), param());
+            format!(
+                "({r}, (select coalesce(max(attempt_no), 0) + 1 from item_attempts where item_ref = {r2}), \
+                 {b}, {s}, {t}, {at})"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }

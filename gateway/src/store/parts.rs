@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use super::batches::{ITEM_SELECT, item_from_row};
 use super::misc::insert_events;
 use super::rows::*;
-use super::{Backend, Store, StoreError, StoreResult, placeholders};
+use super::{Backend, Store, StoreError, StoreResult, no_index, placeholders};
 use crate::domain::{ItemStatus, PartState};
 
 const PART_COLS: &str = "part_id, batch_id, bank_code, bank_ref, part_no, item_count, amount_fen, state, attempts, \
@@ -530,13 +530,8 @@ async fn update_results(
             format!("${}", n + 3),
         ],
     };
-    // SQLite's planner (3.51) would otherwise walk the batch's `sent` items by `items_status` and scan
-    // the values list for each: quadratic. `+` keeps that index out, so each value finds its row by
-    // the primary key. PostgreSQL has no unary `+` on text, nor the need.
-    let no_index = match backend {
-        Backend::Sqlite => "+",
-        Backend::Postgres => "",
-    };
+    // Keeps the status term off `items_status`: each value finds its row by the primary key.
+    let no_index = no_index(backend);
     let sql = format!(
         "with v (seq, status, result_code, fail_code, fail_reason, result_bank_code, confirmed_at, bank_txn_no) \
          as (values {}) \

@@ -43,9 +43,15 @@ pub struct Iso8583Link {
     table: bank_profiles::Iso8583,
     institution: String,
     terminal: String,
+    /// Items taken per step: their attempts stored in one transaction, then sent pipelined (the channel
+    /// keeps at most its window per connection in flight).
     window: usize,
     endpoint: String,
 }
+
+/// Items per step at least: each step costs two durable commits (attempts before, answers after), so
+/// steps of one channel window (128) made the commits, not the bank, the limit.
+const STEP_ITEMS: usize = 1_000;
 
 /// What one payout attempt came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,7 +158,7 @@ impl Iso8583Link {
             table,
             institution: gateway.institution_code.clone(),
             terminal: gateway.node_id.clone(),
-            window: window * max_connections,
+            window: (window * max_connections).max(STEP_ITEMS),
             endpoint: settings.endpoint.clone(),
         })
     }
