@@ -32,6 +32,19 @@ pub struct App {
     pub work: Notify,
     /// This instance.
     pub node_id: String,
+    /// Polls that may bring a whole part's results (banks A and B) held at once: each holds the part's
+    /// items, the bank's answer and the results in memory, and SQLite applies one at a time anyway.
+    pub result_polls: tokio::sync::Semaphore,
+}
+
+impl App {
+    /// How many whole-part result polls may run at once on `store`.
+    pub fn result_polls_for(store: &Store) -> tokio::sync::Semaphore {
+        tokio::sync::Semaphore::new(match store.backend() {
+            crate::store::Backend::Sqlite => 1,
+            crate::store::Backend::Postgres => 4,
+        })
+    }
 }
 
 /// Shared handle.

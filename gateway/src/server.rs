@@ -187,6 +187,7 @@ pub async fn start(mut config: Config, clock: SharedClock) -> Result<Running, St
     };
     let listen = config.server.listen.clone();
     let app = Arc::new(App {
+        result_polls: App::result_polls_for(&store),
         node_id: config.gateway.node_id.clone(),
         config,
         store,

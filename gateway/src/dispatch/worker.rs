@@ -105,6 +105,13 @@ async fn handle(
     claim: Claim,
     part: PartRow,
 ) -> Result<(), StoreError> {
+    // A whole part's results in memory at a time (App::result_polls); the lease is renewed meanwhile.
+    let _permit = match (&bank.link, claim) {
+        (BankLink::FixedWidth(_) | BankLink::Iso20022(_), Claim::Poll) => {
+            app.result_polls.acquire().await.ok()
+        }
+        _ => None,
+    };
     match &bank.link {
         BankLink::FixedWidth(link) => match claim {
             Claim::Send => send(app, bank, link, part).await,
@@ -697,6 +704,7 @@ mod tests {
             .await
             .expect("store");
         App {
+            result_polls: App::result_polls_for(&store),
             node_id: "GW01".into(),
             banks: banks(Some(Duration::from_secs(1))),
             config,
