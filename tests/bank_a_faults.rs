@@ -8,15 +8,15 @@ use std::time::Duration;
 use common::*;
 use simulators::faults::Faults;
 
-async fn scenario(tag: &str, items: usize, faults: Faults) {
+async fn scenario(backend: StoreBackend, tag: &str, items: usize, faults: Faults) {
     let dir = TempDir::new(tag);
-    let db = dir.0.join("gw.db");
+    let store = TestStore::new(backend, &dir.0);
     let sim = bank_a(|c| {
         c.faults = faults;
         c.seed = 5;
     })
     .await;
-    let gw = gateway(config(&db, &sim.addr.to_string())).await;
+    let gw = gateway(store.config(&sim.addr.to_string())).await;
     let api = Api::new(gw.addr);
     let roster = gen_roster(&[
         "--items",
@@ -56,6 +56,7 @@ async fn scenario(tag: &str, items: usize, faults: Faults) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busy_answers_are_retried_with_the_same_batch_no() {
     scenario(
+        StoreBackend::Sqlite,
         "busy",
         3000,
         Faults {
@@ -70,6 +71,7 @@ async fn busy_answers_are_retried_with_the_same_batch_no() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_replies_are_resolved_by_asking() {
     scenario(
+        StoreBackend::Sqlite,
         "drop",
         3000,
         Faults {
@@ -83,6 +85,7 @@ async fn dropped_replies_are_resolved_by_asking() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbled_replies_are_not_believed() {
     scenario(
+        StoreBackend::Sqlite,
         "garble",
         3000,
         Faults {
@@ -96,6 +99,7 @@ async fn garbled_replies_are_not_believed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn split_and_duplicated_replies() {
     scenario(
+        StoreBackend::Sqlite,
         "split",
         3000,
         Faults {
@@ -145,4 +149,18 @@ async fn bank_unreachable_then_back() {
     assert_eq!(ready, 200);
     gw.shutdown().await;
     sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_dropped_replies_are_resolved_by_asking() {
+    scenario(
+        StoreBackend::Postgres,
+        "drop-pg",
+        1000,
+        Faults {
+            drop_before_reply_permille: 500,
+            ..Faults::default()
+        },
+    )
+    .await;
 }

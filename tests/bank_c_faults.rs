@@ -11,6 +11,7 @@ use common::*;
 use simulators::faults::Faults;
 
 async fn scenario(
+    backend: StoreBackend,
     tag: &str,
     items: usize,
     faults: Faults,
@@ -20,7 +21,7 @@ async fn scenario(
         gateway::ops::logging::init(false, None);
     }
     let dir = TempDir::new(tag);
-    let db = dir.0.join("gw.db");
+    let store = TestStore::new(backend, &dir.0);
     let sim = bank_c(|c| {
         c.faults = faults;
         c.seed = 9;
@@ -28,7 +29,7 @@ async fn scenario(
         c.late_result = Duration::from_secs(2);
     })
     .await;
-    let mut cfg = config(&db, "127.0.0.1:9");
+    let mut cfg = store.config("127.0.0.1:9");
     cfg.banks.clear();
     with_bank_c(&mut cfg, &sim.addr.to_string(), &dir.0);
     tune(&mut cfg);
@@ -77,6 +78,7 @@ async fn scenario(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_dropped_mid_reply() {
     let sim = scenario(
+        StoreBackend::Sqlite,
         "cut",
         600,
         Faults {
@@ -93,6 +95,7 @@ async fn connection_dropped_mid_reply() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupted_frames() {
     let sim = scenario(
+        StoreBackend::Sqlite,
         "garble",
         300,
         Faults {
@@ -113,6 +116,7 @@ async fn corrupted_frames() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busy_answers_are_retried_with_the_same_f37() {
     let sim = scenario(
+        StoreBackend::Sqlite,
         "busy",
         600,
         Faults {
@@ -130,6 +134,7 @@ async fn busy_answers_are_retried_with_the_same_f37() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replies_with_a_bad_mac_are_not_believed() {
     let sim = scenario(
+        StoreBackend::Sqlite,
         "badmac",
         600,
         Faults {
@@ -147,6 +152,7 @@ async fn replies_with_a_bad_mac_are_not_believed() {
 async fn reply_timeouts_are_asked_about_before_any_resend() {
     // Replies dropped after the bank processed the payout: the gateway times out, asks, never pays twice.
     let sim = scenario(
+        StoreBackend::Sqlite,
         "timeout",
         300,
         Faults {
@@ -167,6 +173,7 @@ async fn reply_timeouts_are_asked_about_before_any_resend() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicated_replies_and_late_results() {
     let sim = scenario(
+        StoreBackend::Sqlite,
         "dup-late",
         600,
         Faults {
@@ -280,5 +287,26 @@ async fn two_gateways_over_the_banks_connection_limit_both_finish() {
     for gw in gws {
         gw.shutdown().await;
     }
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_reply_timeouts_are_asked_about_before_any_resend() {
+    let sim = scenario(
+        StoreBackend::Postgres,
+        "timeout-pg",
+        300,
+        Faults {
+            drop_before_reply_permille: 20,
+            ..Faults::default()
+        },
+        |cfg| {
+            for b in cfg.banks.values_mut() {
+                b.request_timeout = Some(bank_profiles::DurationText(Duration::from_millis(700)));
+            }
+        },
+    )
+    .await;
+    assert!(sim.ledger.dropped_replies() > 0, "the fault happened");
     sim.shutdown().await;
 }
