@@ -70,10 +70,14 @@ async fn busy_answers_are_retried_with_the_same_batch_no() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_replies_are_resolved_by_asking() {
+    dropped_replies(StoreBackend::Sqlite, "drop", 3000).await;
+}
+
+async fn dropped_replies(backend: StoreBackend, tag: &str, items: usize) {
     scenario(
-        StoreBackend::Sqlite,
-        "drop",
-        3000,
+        backend,
+        tag,
+        items,
         Faults {
             drop_before_reply_permille: 500,
             ..Faults::default()
@@ -153,14 +157,5 @@ async fn bank_unreachable_then_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_postgres_dropped_replies_are_resolved_by_asking() {
-    scenario(
-        StoreBackend::Postgres,
-        "drop-pg",
-        1000,
-        Faults {
-            drop_before_reply_permille: 500,
-            ..Faults::default()
-        },
-    )
-    .await;
+    dropped_replies(StoreBackend::Postgres, "drop-pg", 1000).await;
 }

@@ -10,7 +10,7 @@ use sqlx::Row;
 use super::batches::{ITEM_SELECT, item_from_row};
 use super::misc::insert_events;
 use super::rows::{EventRow, ItemRow, PartRow};
-use super::{Backend, Store, StoreResult, in_list, no_index, placeholders};
+use super::{Backend, Store, StoreResult, in_list, no_index, param, placeholders};
 
 /// Rows per set-based statement.
 const ROWS_PER_STATEMENT: usize = 1_000;
@@ -90,10 +90,7 @@ impl Store {
             .collect();
         for rows in refs.chunks(ROWS_PER_STATEMENT) {
             // One statement per thousand items; `no_index`: each value finds its row by the key.
-            let tail = match self.backend() {
-                Backend::Sqlite => "?".to_owned(),
-                Backend::Postgres => format!("${}", rows.len() * 2 + 1),
-            };
+            let tail = param(self.backend(), rows.len() * 2 + 1);
             let sql = format!(
                 "with v (seq, item_ref) as (values {}) \
                  update items set bank_item_ref = v.item_ref from v \
@@ -261,20 +258,18 @@ impl Store {
 /// The `values` rows of an attempts insert: the item's reference, its next attempt number (one more
 /// than its last), bank, STAN, F7 and time; 6 parameters each, numbered as [`placeholders`] does.
 fn attempt_rows(backend: Backend, n: usize) -> String {
-    let mut next = 0;
-    let mut param = || {
-        next += 1;
-        match backend {
-            Backend::Sqlite => "?".to_owned(),
-            Backend::Postgres => format!("${next}"),
-        }
-    };
     (0..n)
-        .map(|_| {
-            let (r, r2, b, s, t, at) = (param(), param(), param(), param(), param(), param());
+        .map(|row| {
+            let p = |k| param(backend, row * 6 + k);
             format!(
-                "({r}, (select coalesce(max(attempt_no), 0) + 1 from item_attempts where item_ref = {r2}), \
-                 {b}, {s}, {t}, {at})"
+                "({}, (select coalesce(max(attempt_no), 0) + 1 from item_attempts where item_ref = {}), \
+                 {}, {}, {}, {})",
+                p(1),
+                p(2),
+                p(3),
+                p(4),
+                p(5),
+                p(6)
             )
         })
         .collect::<Vec<_>>()

@@ -229,6 +229,15 @@ impl Store {
     }
 }
 
+/// The `n`th parameter (from 1) of a statement built with [`placeholders`]: `?` on SQLite, `$n` on
+/// PostgreSQL (parameters after the rows continue the numbering).
+pub(crate) fn param(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => "?".to_owned(),
+        Backend::Postgres => format!("${n}"),
+    }
+}
+
 /// Placeholders for `rows` rows of `cols` columns: plain `?` on SQLite, `$1, $2, ...` on PostgreSQL.
 ///
 /// SQLite looks up a parameter's name linearly, and sqlx asks for the name of every parameter, so a

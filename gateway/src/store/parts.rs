@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use super::batches::{ITEM_SELECT, item_from_row};
 use super::misc::insert_events;
 use super::rows::*;
-use super::{Backend, Store, StoreError, StoreResult, no_index, placeholders};
+use super::{Backend, Store, StoreError, StoreResult, no_index, param, placeholders};
 use crate::domain::{ItemStatus, PartState};
 
 const PART_COLS: &str = "part_id, batch_id, bank_code, bank_ref, part_no, item_count, amount_fen, state, attempts, \
@@ -522,14 +522,7 @@ async fn update_results(
     now: i64,
 ) -> StoreResult<Vec<i64>> {
     let n = rows.len() * 8;
-    let tail = match backend {
-        Backend::Sqlite => ["?".to_owned(), "?".to_owned(), "?".to_owned()],
-        Backend::Postgres => [
-            format!("${}", n + 1),
-            format!("${}", n + 2),
-            format!("${}", n + 3),
-        ],
-    };
+    let tail = [n + 1, n + 2, n + 3].map(|i| param(backend, i));
     // Keeps the status term off `items_status`: each value finds its row by the primary key.
     let no_index = no_index(backend);
     let sql = format!(
