@@ -380,9 +380,10 @@ async fn verify_refuses_pending_migrations_and_changes_nothing() {
     let (code, out, err) = run_verify(&dir.0, &db);
     assert_eq!(code, 2, "{out}{err}");
     assert!(
-        err.contains("2 migration(s) of this gateway are pending")
+        err.contains("3 migration(s) of this gateway are pending")
             && err.contains("20261126104500 (audit chain)")
             && err.contains("20261126120000 (pii at rest)")
+            && err.contains("20261126160000 (claims)")
             && err.contains("gateway serve"),
         "{err}"
     );
@@ -519,7 +520,11 @@ fn new_item(seq: i64, status: ItemStatus, part_id: &str) -> NewItem {
         reject_code: None,
         reject_message: None,
         part_id: Some(part_id.into()),
-        claim_key: Some(format!("claim-{seq}")),
+        claim_key: Some(gateway::keys::LookupKey::development().claim(
+            &seq.to_string(),
+            "S1",
+            "2026",
+        )),
         replaces: None,
     }
 }

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use common::pg::{self, Pg};
 use common::*;
 use gateway::domain::{AccountKind, ItemStatus, Pii, RecipientKind};
+use gateway::keys::{ClaimKey, LookupKey};
 use gateway::store::*;
 use serde_json::{Value, json};
 
@@ -47,6 +48,11 @@ fn new_batch(batch_id: &str, created_at: i64) -> NewBatch {
     }
 }
 
+/// A claim key of the development look-up key.
+fn claim(who: &str) -> ClaimKey {
+    LookupKey::development().claim(who, "S1", "2026")
+}
+
 fn new_item(seq: i64, amount_fen: i64, status: ItemStatus, part_id: Option<&str>) -> NewItem {
     NewItem {
         seq,
@@ -68,7 +74,7 @@ fn new_item(seq: i64, amount_fen: i64, status: ItemStatus, part_id: Option<&str>
         reject_code: (status == ItemStatus::Rejected).then(|| "E-ITEM-AMOUNT".into()),
         reject_message: (status == ItemStatus::Rejected).then(|| "item: amount".into()),
         part_id: part_id.map(str::to_owned),
-        claim_key: (status != ItemStatus::Rejected).then(|| format!("claim-{part_id:?}-{seq}")),
+        claim_key: (status != ItemStatus::Rejected).then(|| claim(&format!("{part_id:?}-{seq}"))),
         replaces: None,
     }
 }
@@ -121,7 +127,12 @@ async fn exercise(store: &Store) {
         .begin_intake(&new_batch("b1", T))
         .await
         .expect("intake");
-    assert!(tx.claimed(&["nobody"]).await.expect("claimed").is_empty());
+    assert!(
+        tx.claimed(&[claim("nobody")])
+            .await
+            .expect("claimed")
+            .is_empty()
+    );
     let items = vec![
         new_item(1, 100, ItemStatus::Pending, Some("p1")),
         new_item(2, 250, ItemStatus::Pending, Some("p1")),
@@ -129,10 +140,10 @@ async fn exercise(store: &Store) {
         new_item(4, 0, ItemStatus::Rejected, None),
     ];
     tx.insert_items(&items).await.expect("items");
-    let key = items[0].claim_key.clone().expect("key");
+    let key = items[0].claim_key.expect("key");
     assert_eq!(
-        tx.claimed(&[key.as_str(), "other"]).await.expect("claimed"),
-        [key.clone()].into_iter().collect()
+        tx.claimed(&[key, claim("other")]).await.expect("claimed"),
+        [key].into_iter().collect()
     );
     tx.insert_parts(
         BANK,
@@ -157,6 +168,26 @@ async fn exercise(store: &Store) {
     )
     .await
     .expect("finish");
+    // The roster's claims were written with it: the next roster sees them; one roster cannot hold
+    // a claim twice.
+    let mut next = store
+        .begin_intake(&new_batch("b0", T))
+        .await
+        .expect("intake");
+    assert_eq!(
+        next.claimed(&[key, claim("other")]).await.expect("claimed"),
+        [key].into_iter().collect()
+    );
+    let mut first = new_item(1, 100, ItemStatus::Pending, Some("px"));
+    first.claim_key = Some(claim("twice"));
+    let mut second = first.clone();
+    second.seq = 2;
+    next.insert_items(&[first]).await.expect("first");
+    assert!(matches!(
+        next.insert_items(&[second]).await,
+        Err(StoreError::Refused(_))
+    ));
+    next.abort().await.expect("abort");
 
     let b = store
         .find_batch_by_no("NO-b1")
@@ -1715,4 +1746,99 @@ async fn two_gateways_on_one_database_share_the_work_and_pay_each_item_once() {
         g.shutdown().await;
     }
     sim.shutdown().await;
+}
+
+/// Applies this gateway's migrations older than `before` (the store as an earlier version left it).
+async fn migrate_before(url: &str, backend: &str, before: &str, dir: &std::path::Path) {
+    let old = dir.join(format!("old-{backend}"));
+    std::fs::create_dir_all(&old).expect("dir");
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    for e in std::fs::read_dir(&all).expect("migrations") {
+        let e = e.expect("entry");
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.as_str() < before {
+            std::fs::copy(e.path(), old.join(&name)).expect("copy");
+        }
+    }
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.expect("db");
+    sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .expect("migrator")
+        .run(&pool)
+        .await
+        .expect("old migrations");
+    // Two items of an earlier version: one holding a claim (hex key, as it was), one rejected.
+    let key = LookupKey::development().hash(&["claim", "a", "S1", "2026"]);
+    for (seq, claim) in [(1i64, Some(key)), (2, None)] {
+        sqlx::query(
+            "insert into items (batch_id, seq, recipient_kind, name, id_no, account_no, account_kind, \
+             account_bank_code, amount_fen, phone, ssc_exempt, memo, status, claim_key, handled_reason, \
+             bank_item_ref) values ('b-old', $1, 'person', 'n', 'i', 'a', 'ssc', '105', 100, 'p', 0, 'm', \
+             'pending', $2, 'why', $3)",
+        )
+        .bind(seq)
+        .bind(claim)
+        .bind(format!("{seq:012}"))
+        .execute(&pool)
+        .await
+        .expect("old item");
+    }
+    pool.close().await;
+}
+
+/// An earlier version's items keep every column through the upgrade that moves claims out of them,
+/// and their claims still count.
+async fn claims_move_out_of_items(url: &str, backend: &str, dir: &std::path::Path) {
+    migrate_before(url, backend, "20261126160000", dir).await;
+    let store = Store::open(url).await.expect("upgraded");
+    let items = store.list_items("b-old", None, 0, 10).await.expect("items");
+    assert_eq!(items.iter().map(|i| i.seq).collect::<Vec<_>>(), [1, 2]);
+    let mut tx = store
+        .begin_intake(&new_batch("b-new", 1_795_000_000_000))
+        .await
+        .expect("intake");
+    let claimed = tx
+        .claimed(&[
+            LookupKey::development().claim("a", "S1", "2026"),
+            claim("b"),
+        ])
+        .await
+        .expect("claimed");
+    assert_eq!(
+        claimed,
+        [LookupKey::development().claim("a", "S1", "2026")]
+            .into_iter()
+            .collect()
+    );
+    tx.abort().await.expect("abort");
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.expect("db");
+    let (reason, item_ref): (String, String) =
+        sqlx::query_as("select handled_reason, bank_item_ref from items where seq = 1")
+            .fetch_one(&pool)
+            .await
+            .expect("kept columns");
+    assert_eq!(
+        (reason.as_str(), item_ref.as_str()),
+        ("why", "000000000001")
+    );
+    pool.close().await;
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_move_out_of_items_on_sqlite() {
+    let dir = TempDir::new("claims-upgrade");
+    let url = format!("sqlite://{}?mode=rwc", dir.0.join("gw.db").display());
+    claims_move_out_of_items(&url, "sqlite", &dir.0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_move_out_of_items_on_postgres() {
+    let pg = Pg::start();
+    let dir = TempDir::new("claims-upgrade-pg");
+    claims_move_out_of_items(&pg.fresh_database(), "postgres", &dir.0).await;
 }

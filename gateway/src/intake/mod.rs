@@ -16,6 +16,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 use crate::app::App;
 use crate::clock::{date_str, day_start_ms, parse_date};
 use crate::domain::{ItemStatus, Pii, ids};
+use crate::keys::ClaimKey;
 use crate::store::{EventRow, NewBatch, NewItem, NewPart, StoreError};
 use parse::{BodyHash, HeaderIn, ItemIn, StructureError};
 use rules::{Violation, codes};
@@ -607,21 +608,20 @@ async fn judge_chunk(
     tx: &mut crate::store::IntakeTx,
     chunk: Vec<ItemIn>,
 ) -> Result<Vec<Judged>, IntakeError> {
-    let mut judged: Vec<(ItemIn, Verdict, Option<String>)> = Vec::with_capacity(chunk.len());
+    let mut judged: Vec<(ItemIn, Verdict, Option<ClaimKey>)> = Vec::with_capacity(chunk.len());
     for mut it in chunk {
         let verdict = rules::check_item(&mut it, |kind, value| {
             !blacklist.is_empty()
                 && blacklist.contains(&format!("{kind}:{}", app.lookup.hash(&[kind, value])))
         });
-        let claim = verdict.is_ok().then(|| {
-            app.lookup
-                .hash(&["claim", &it.id_no, &h.subsidy_code, &h.period])
-        });
+        let claim = verdict
+            .is_ok()
+            .then(|| app.lookup.claim(&it.id_no, &h.subsidy_code, &h.period));
         judged.push((it, verdict, claim));
     }
-    let keys: Vec<&str> = judged.iter().filter_map(|(_, _, c)| c.as_deref()).collect();
+    let keys: Vec<ClaimKey> = judged.iter().filter_map(|(_, _, c)| *c).collect();
     let taken = tx.claimed(&keys).await?;
-    let mut in_chunk: HashSet<String> = HashSet::new();
+    let mut in_chunk: HashSet<ClaimKey> = HashSet::new();
     let mut out = Vec::with_capacity(judged.len());
     for (it, mut verdict, claim) in judged {
         let mut claim_key = None;
@@ -644,7 +644,7 @@ async fn judge_chunk(
                     format!("{field}: {problem}; bank {} cannot carry it", bank.code),
                 ));
             } else {
-                in_chunk.insert(c.clone());
+                in_chunk.insert(c);
                 claim_key = Some(c);
             }
         }

@@ -94,8 +94,13 @@ impl LookupKey {
 
     /// HMAC-SHA256 over the parts, separated by 0x1F, as hex.
     pub fn hash(&self, parts: &[&str]) -> String {
+        hex::encode(self.digest(parts))
+    }
+
+    /// HMAC-SHA256 over the parts, separated by 0x1F.
+    fn digest(&self, parts: &[&str]) -> [u8; 32] {
         let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.0) else {
-            return String::new();
+            return [0; 32];
         };
         for (i, p) in parts.iter().enumerate() {
             if i > 0 {
@@ -103,7 +108,15 @@ impl LookupKey {
             }
             mac.update(p.as_bytes());
         }
-        hex::encode(mac.finalize().into_bytes())
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The key of the claim an accepted item holds: a person is paid once per subsidy and period.
+    pub fn claim(&self, id_no: &str, subsidy_code: &str, period: &str) -> ClaimKey {
+        let d = self.digest(&["claim", id_no, subsidy_code, period]);
+        let mut k = [0u8; 16];
+        k.copy_from_slice(&d[..16]);
+        ClaimKey(k)
     }
 
     /// The keyed hash a phone number is found by (SMS receipts name the phone, not the item).
@@ -111,6 +124,11 @@ impl LookupKey {
         self.hash(&["phone", phone])
     }
 }
+
+/// A claim's key: the first 16 bytes of [`LookupKey::claim`]'s keyed hash (128 bits: no two people
+/// meet by chance), stored as a blob (`claims.claim_key`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClaimKey(pub [u8; 16]);
 
 /// What the store needs to keep personal data sealed: the data keyring and the look-up key.
 #[derive(Debug, Clone)]

@@ -1,5 +1,5 @@
 //! Batches and items: intake (one transaction per roster, rows written in chunks) and reads.
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -8,10 +8,10 @@ use super::rows::*;
 use super::{Store, StoreError, StoreResult, in_list, placeholders};
 use crate::domain::{AccountKind, ItemStatus, Pii, RecipientKind};
 use crate::keys::sealed::item_ad;
-use crate::keys::{Keyring, StoreKeys};
+use crate::keys::{ClaimKey, Keyring, StoreKeys};
 
-const ITEM_COLS: usize = 19;
-/// Rows per multi-row insert (19 columns each stays well under SQLite's parameter limit).
+const ITEM_COLS: usize = 18;
+/// Rows per multi-row insert (18 columns each stays well under SQLite's parameter limit).
 pub const INSERT_CHUNK: usize = 500;
 
 const BATCH_COLS: &str = "batch_id, batch_no, body_hash, parent_batch_id, department_code, region_code, subsidy_code, \
@@ -137,6 +137,8 @@ pub struct IntakeTx {
     backend: super::Backend,
     keys: std::sync::Arc<StoreKeys>,
     batch_id: String,
+    /// The roster's claims so far (key -> seq), written sorted by [`IntakeTx::finish`].
+    claims: HashMap<ClaimKey, i64>,
 }
 
 impl Store {
@@ -250,6 +252,7 @@ impl Store {
             backend: self.backend(),
             keys: self.keys.clone(),
             batch_id: b.batch_id.clone(),
+            claims: HashMap::new(),
         })
     }
 }
@@ -261,27 +264,47 @@ impl IntakeTx {
     }
 
     /// Which of `keys` are claimed by accepted items (of any batch, this one included).
-    pub async fn claimed(&mut self, keys: &[&str]) -> StoreResult<HashSet<String>> {
-        let mut out = HashSet::new();
+    pub async fn claimed(&mut self, keys: &[ClaimKey]) -> StoreResult<HashSet<ClaimKey>> {
+        let mut out: HashSet<ClaimKey> = keys
+            .iter()
+            .filter(|k| self.claims.contains_key(k))
+            .copied()
+            .collect();
         for chunk in keys.chunks(INSERT_CHUNK * 4) {
             let sql = format!(
-                "select claim_key from items where claim_key in ({})",
+                "select claim_key from claims where claim_key in ({})",
                 in_list(self.backend, chunk.len())
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for k in chunk {
-                q = q.bind(*k);
+                q = q.bind(k.0.to_vec());
             }
             for r in q.fetch_all(&mut *self.tx).await? {
-                out.insert(r.try_get::<String, _>("claim_key")?);
+                let raw: Vec<u8> = r.try_get("claim_key")?;
+                let key = <[u8; 16]>::try_from(raw.as_slice()).map_err(|_| {
+                    corrupt("claims", format!("a claim key of {} bytes", raw.len()))
+                })?;
+                out.insert(ClaimKey(key));
             }
         }
         Ok(out)
     }
 
-    /// Writes items (multi-row inserts).
+    /// Writes items (multi-row inserts); their claims are held until [`IntakeTx::finish`] writes
+    /// them all at once, in key order. A claim already held (by this roster or in the store) is an
+    /// error: [`IntakeTx::claimed`] tells which are free.
     pub async fn insert_items(&mut self, items: &[NewItem]) -> StoreResult<()> {
-        insert_items(
+        for it in items {
+            if let Some(k) = it.claim_key
+                && self.claims.insert(k, it.seq).is_some()
+            {
+                return Err(StoreError::Refused(format!(
+                    "item {}: its claim is held by another item of the roster",
+                    it.seq
+                )));
+            }
+        }
+        write_items(
             &mut self.tx,
             self.backend,
             &self.keys,
@@ -347,6 +370,8 @@ impl IntakeTx {
         .execute(&mut *self.tx)
         .await?;
         super::misc::insert_events(&mut self.tx, events).await?;
+        let mut claims: Vec<(ClaimKey, i64)> = self.claims.drain().collect();
+        insert_claims(&mut self.tx, self.backend, &self.batch_id, &mut claims).await?;
         self.tx.commit().await?;
         Ok(())
     }
@@ -358,9 +383,49 @@ impl IntakeTx {
     }
 }
 
-/// Writes items, their personal fields sealed for their row. Sealing is CPU work: each chunk is
-/// sealed while the database writes the one before it.
+/// Writes claims in key order: each page of the claims index is written once per roster, where
+/// random keys inserted as they come would rewrite most of its pages with every chunk.
+pub(crate) async fn insert_claims(
+    tx: &mut Transaction<'static, Any>,
+    backend: super::Backend,
+    batch_id: &str,
+    claims: &mut [(ClaimKey, i64)],
+) -> StoreResult<()> {
+    claims.sort_unstable();
+    for chunk in claims.chunks(INSERT_CHUNK * 2) {
+        let sql = format!(
+            "insert into claims (claim_key, batch_id, seq) values {}",
+            placeholders(backend, chunk.len(), 3)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (k, seq) in chunk.iter() {
+            q = q.bind(k.0.to_vec()).bind(batch_id.to_owned()).bind(*seq);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Writes items, their personal fields sealed for their row, and the claims of those that hold one
+/// (a roster's are written at its end instead: [`IntakeTx::insert_items`]).
 pub(crate) async fn insert_items(
+    tx: &mut Transaction<'static, Any>,
+    backend: super::Backend,
+    keys: &StoreKeys,
+    batch_id: &str,
+    items: &[NewItem],
+) -> StoreResult<()> {
+    write_items(tx, backend, keys, batch_id, items).await?;
+    let mut claims: Vec<(ClaimKey, i64)> = items
+        .iter()
+        .filter_map(|it| it.claim_key.map(|k| (k, it.seq)))
+        .collect();
+    insert_claims(tx, backend, batch_id, &mut claims).await
+}
+
+/// Writes items, their personal fields sealed for their row (not their claims). Sealing is CPU
+/// work: each chunk is sealed while the database writes the one before it.
+async fn write_items(
     tx: &mut Transaction<'static, Any>,
     backend: super::Backend,
     keys: &StoreKeys,
@@ -397,7 +462,7 @@ fn item_insert(
     let sql = format!(
         "insert into items (batch_id, seq, recipient_kind, name, id_no, account_no, account_kind, \
          account_bank_code, amount_fen, phone, ssc_exempt, memo, status, reject_code, reject_message, part_id, \
-         claim_key, replaces_batch_id, replaces_seq) values {}",
+         replaces_batch_id, replaces_seq) values {}",
         placeholders(backend, chunk.len(), ITEM_COLS)
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -424,7 +489,6 @@ fn item_insert(
             .bind(it.reject_code.clone())
             .bind(it.reject_message.clone())
             .bind(it.part_id.clone())
-            .bind(it.claim_key.clone())
             .bind(rb)
             .bind(rs);
     }

@@ -63,6 +63,9 @@ pub enum StoreError {
         /// What.
         problem: String,
     },
+    /// A write the store's rules forbid (a caller's bug, caught before the database would).
+    #[error("refused: {0}")]
+    Refused(String),
     /// The URL names no supported backend.
     #[error("unsupported store url `{0}` (sqlite://... or postgres://...)")]
     Url(String),

@@ -126,8 +126,8 @@ pub struct NewItem {
     pub reject_message: Option<String>,
     /// Part.
     pub part_id: Option<String>,
-    /// Claim key (accepted items).
-    pub claim_key: Option<String>,
+    /// The claim an accepted item holds (a person paid once per subsidy and period).
+    pub claim_key: Option<crate::keys::ClaimKey>,
     /// Re-issue: the item replaced.
     pub replaces: Option<(String, i64)>,
 }

@@ -1,0 +1,14 @@
+-- Claims in a table of their own (issue 9: a million-item roster); see the SQLite twin of this
+-- migration. The key is the first 16 bytes of HMAC-SHA256(look-up key, "claim" 0x1F id_no 0x1F
+-- subsidy_code 0x1F period); a roster's claims are written once it is taken in, sorted, in the same
+-- transaction as its items. `batch_id`, `seq`: the accepted item holding the claim.
+create table claims (
+  claim_key bytea primary key,
+  batch_id  text not null,
+  seq       bigint not null
+);
+insert into claims (claim_key, batch_id, seq)
+  select substring(decode(claim_key, 'hex') from 1 for 16), batch_id, seq from items
+  where claim_key is not null order by 1;
+drop index items_claim;
+alter table items drop column claim_key;
