@@ -11,6 +11,8 @@
 //! ```
 use encoding_rs::{DecoderResult, EncoderResult, GBK};
 
+use super::scan;
+
 /// Why text is not strict GBK. Positions, never content, so personal data stays out of messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -60,7 +62,9 @@ pub fn encode_into(text: &str, out: &mut Vec<u8>) -> Result<(), GbkError> {
         }
     }
     // WHATWG GBK encodes U+20AC as the single byte 0x80, which the banks do not accept.
-    if let Some(pos) = text.chars().position(|c| c == '\u{20AC}') {
+    if text.contains('\u{20AC}')
+        && let Some(pos) = text.chars().position(|c| c == '\u{20AC}')
+    {
         out.truncate(start);
         return Err(GbkError::Unmappable { position: pos + 1 });
     }
@@ -104,10 +108,156 @@ pub fn check_structure(bytes: &[u8]) -> Result<(), GbkError> {
 
 /// Decodes strict GBK bytes.
 pub fn decode(bytes: &[u8]) -> Result<String, GbkError> {
-    if bytes.is_ascii() {
-        // ASCII is valid UTF-8 as it is.
-        return Ok(bytes.iter().map(|&b| char::from(b)).collect());
+    match decode_fast(bytes) {
+        Some(text) => Ok(text),
+        None => decode_slow(bytes),
     }
+}
+
+/// Checks that `bytes` are strict GBK (what [`decode`] accepts) without building the text.
+pub fn check(bytes: &[u8]) -> Result<(), GbkError> {
+    if is_strict(bytes) {
+        Ok(())
+    } else {
+        decode_slow(bytes).map(drop)
+    }
+}
+
+/// Lead bytes of two-byte characters.
+const LEADS: std::ops::RangeInclusive<u8> = 0x81..=0xFE;
+/// Trail bytes per lead: 0x40..=0x7E and 0x80..=0xFE.
+const TRAILS: usize = 63 + 127;
+
+/// The character of every strict two-byte pair (0: not strict), by `(lead - 0x81) * TRAILS + trail
+/// index`. Built once from encoding_rs by the same rule as the reference decoder (a pair is strict when
+/// it decodes to one character that encodes back to the same pair), so the fast paths accept exactly
+/// what [`decode_slow`] accepts: every GBK two-byte character is in the Basic Multilingual Plane.
+fn pair_table() -> &'static [u16] {
+    static TABLE: std::sync::OnceLock<Box<[u16]>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut table = vec![0u16; LEADS.len() * TRAILS];
+        let mut decoder = GBK.new_decoder_without_bom_handling();
+        for lead in LEADS {
+            for trail in (0x40..=0x7Eu8).chain(0x80..=0xFE) {
+                let pair = [lead, trail];
+                let mut buf = [0u8; 8];
+                let (result, _, written) =
+                    decoder.decode_to_utf8_without_replacement(&pair, &mut buf, true);
+                decoder = GBK.new_decoder_without_bom_handling();
+                let Ok(text) = std::str::from_utf8(&buf[..written]) else {
+                    continue;
+                };
+                let mut chars = text.chars();
+                let (Some(c), None) = (chars.next(), chars.next()) else {
+                    continue;
+                };
+                if result != DecoderResult::InputEmpty
+                    || encode(text).ok().as_deref() != Some(&pair)
+                {
+                    continue;
+                }
+                if let (Some(i), Ok(unit)) = (pair_index(lead, trail), u16::try_from(u32::from(c)))
+                {
+                    table[i] = unit;
+                }
+            }
+        }
+        table.into_boxed_slice()
+    })
+}
+
+fn pair_index(lead: u8, trail: u8) -> Option<usize> {
+    let t = match trail {
+        0x40..=0x7E => trail - 0x40,
+        0x80..=0xFE => trail - 0x80 + 63,
+        _ => return None,
+    };
+    if !LEADS.contains(&lead) {
+        return None;
+    }
+    Some(usize::from(lead - 0x81) * TRAILS + usize::from(t))
+}
+
+/// The character of a strict pair.
+fn pair_char(table: &[u16], lead: u8, trail: u8) -> Option<char> {
+    let unit = *table.get(pair_index(lead, trail)?)?;
+    if unit == 0 {
+        return None;
+    }
+    char::from_u32(u32::from(unit))
+}
+
+/// Whether `bytes` are strict GBK, by the pair table.
+fn is_strict(bytes: &[u8]) -> bool {
+    strict_with(bytes, |b| b < 0x80)
+}
+
+/// Whether `bytes` are strict GBK text without control characters (C0 and DEL: in GBK those are
+/// single bytes, since every trail byte is 0x40 or above): what a text field may hold.
+pub fn is_strict_text(bytes: &[u8]) -> bool {
+    strict_with(bytes, scan::printable)
+}
+
+/// Strict GBK whose single bytes are all `single`, runs of them skipped a chunk at a time.
+#[inline]
+fn strict_with(bytes: &[u8], single: impl Fn(u8) -> bool + Copy) -> bool {
+    let table = pair_table();
+    let mut i = 0;
+    while i < bytes.len() {
+        i += scan::prefix(&bytes[i..], single);
+        let Some(&lead) = bytes.get(i) else {
+            break;
+        };
+        match bytes.get(i + 1) {
+            Some(&trail) if lead >= 0x80 && pair_char(table, lead, trail).is_some() => i += 2,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Decodes strict GBK text without control characters (see [`is_strict_text`]) in one pass; `None`
+/// when the bytes are not that (ask [`check`] and a control-byte scan which it is).
+pub fn decode_text(bytes: &[u8]) -> Option<String> {
+    decode_with(bytes, scan::printable)
+}
+
+/// Decodes by the pair table: ASCII runs copied, pairs looked up. `None` for anything that is not
+/// strict GBK (the caller asks [`decode_slow`] which error it is).
+fn decode_fast(bytes: &[u8]) -> Option<String> {
+    if bytes.is_ascii() {
+        return std::str::from_utf8(bytes).ok().map(str::to_owned);
+    }
+    decode_with(bytes, |b| b < 0x80)
+}
+
+/// Strict GBK whose single bytes are all `single`, decoded.
+#[inline]
+fn decode_with(bytes: &[u8], single: impl Fn(u8) -> bool + Copy) -> Option<String> {
+    let table = pair_table();
+    // Two GBK bytes become at most three UTF-8 bytes.
+    let mut out = String::with_capacity(bytes.len() + bytes.len() / 2);
+    let mut i = 0;
+    while i < bytes.len() {
+        let run = scan::prefix(&bytes[i..], single);
+        if run > 0 {
+            out.push_str(std::str::from_utf8(&bytes[i..i + run]).ok()?);
+            i += run;
+            continue;
+        }
+        let lead = bytes[i];
+        if lead < 0x80 {
+            return None;
+        }
+        out.push(pair_char(table, lead, *bytes.get(i + 1)?)?);
+        i += 2;
+    }
+    Some(out)
+}
+
+/// The reference decoder: encoding_rs, then every character encoded back and compared. Only run when
+/// [`decode_fast`] refused the bytes, to find the error (and as the oracle of the table's tests).
+fn decode_slow(bytes: &[u8]) -> Result<String, GbkError> {
     check_structure(bytes)?;
     let mut decoder = GBK.new_decoder_without_bom_handling();
     let mut out = String::with_capacity(bytes.len() * 3 / 2 + 4);
@@ -223,6 +373,44 @@ mod tests {
             decode(&[0xA3, 0xA0]),
             Err(GbkError::Malformed { offset: 0 })
         );
+    }
+
+    #[test]
+    fn pair_table_accepts_exactly_what_the_reference_decoder_accepts() {
+        let mut strict = 0;
+        for lead in 0x80..=0xFFu8 {
+            for trail in 0x00..=0xFFu8 {
+                let pair = [b'a', lead, trail, b'z'];
+                let slow = decode_slow(&pair);
+                assert_eq!(decode(&pair), slow, "{lead:02X}{trail:02X}");
+                assert_eq!(check(&pair), slow.as_ref().map(drop).map_err(|e| *e));
+                strict += usize::from(slow.is_ok());
+            }
+        }
+        // GBK's two-byte area less the pairs that do not come back (A2E3 and a few others).
+        assert!(strict > 21_000, "{strict}");
+        for cut in [
+            &[0xD5][..],
+            &[b'a', 0xD5, 0xC5, 0xC8],
+            &[0xD5, 0x30],
+            &[0x81, 0x30, 0x81, 0x30],
+        ] {
+            assert_eq!(decode(cut), decode_slow(cut), "{cut:02X?}");
+            assert!(check(cut).is_err());
+        }
+        for b in 0..=0xFFu8 {
+            let bytes = [0xD5, 0xC5, b, b'a'];
+            let text_ok = check(&bytes).is_ok() && !bytes.iter().any(|&c| c < 0x20 || c == 0x7F);
+            assert_eq!(is_strict_text(&bytes), text_ok, "{b:02X}");
+            assert_eq!(
+                decode_text(&bytes),
+                text_ok.then(|| decode(&bytes).expect("ok"))
+            );
+        }
+        let text = "阿依古丽·买买提 NM004张三 2026年耕地地力保护补贴";
+        let bytes = encode(text).expect("gbk");
+        assert_eq!(decode(&bytes).expect("decode"), text);
+        assert_eq!(check(&bytes), Ok(()));
     }
 
     #[test]

@@ -1,4 +1,5 @@
 //! Field encodings shared by the formats.
 pub mod gbk;
+pub mod scan;
 
 pub use gbk::GbkError;

@@ -272,6 +272,26 @@ fn num(r: &Record<'_>, name: &str) -> u64 {
     r.num(name).unwrap_or_default()
 }
 
+/// For each field of `layout` (layout order), the position of its name in `names` (`usize::MAX` for
+/// a field not asked for): resolved once per message, so that reading a record looks up no names.
+fn slots(layout: &RecordLayout, names: &[&str]) -> Vec<usize> {
+    layout
+        .fields()
+        .iter()
+        .map(|f| {
+            names
+                .iter()
+                .position(|n| *n == f.name)
+                .unwrap_or(usize::MAX)
+        })
+        .collect()
+}
+
+/// A number as [`Record::num`] reads it (0 when it is none).
+fn number(v: &str) -> u64 {
+    v.parse().unwrap_or_default()
+}
+
 fn at(record: usize) -> impl Fn(DecodeError) -> MessageError {
     move |source| MessageError::Record { record, source }
 }
@@ -472,6 +492,21 @@ impl Layouts {
                 });
             }
             let mut details = Vec::with_capacity(last.saturating_sub(1));
+            let slots = slots(
+                &self.submit_detail,
+                &[
+                    "seq",
+                    "account_no",
+                    "account_name",
+                    "id_type",
+                    "id_no",
+                    "amount",
+                    "account_kind",
+                    "account_bank_code",
+                    "phone",
+                    "memo",
+                ],
+            );
             for (i, rec) in recs.iter().enumerate().take(last).skip(1) {
                 if !self.submit_detail.matches(rec) {
                     return Err(MessageError::Structure {
@@ -479,19 +514,23 @@ impl Layouts {
                         problem: "expected a submit detail",
                     });
                 }
-                let d = self.submit_detail.decode(rec).map_err(at(i))?;
-                details.push(SubmitDetail {
-                    seq: num(&d, "seq"),
-                    account_no: text(&d, "account_no"),
-                    account_name: text(&d, "account_name"),
-                    id_type: text(&d, "id_type"),
-                    id_no: text(&d, "id_no"),
-                    amount: num(&d, "amount"),
-                    account_kind: text(&d, "account_kind"),
-                    account_bank_code: text(&d, "account_bank_code"),
-                    phone: text(&d, "phone"),
-                    memo: text(&d, "memo"),
-                });
+                let mut d = SubmitDetail::default();
+                self.submit_detail
+                    .read(rec, |f, v| match slots.get(f) {
+                        Some(0) => d.seq = number(&v),
+                        Some(1) => d.account_no = v.into_owned(),
+                        Some(2) => d.account_name = v.into_owned(),
+                        Some(3) => d.id_type = v.into_owned(),
+                        Some(4) => d.id_no = v.into_owned(),
+                        Some(5) => d.amount = number(&v),
+                        Some(6) => d.account_kind = v.into_owned(),
+                        Some(7) => d.account_bank_code = v.into_owned(),
+                        Some(8) => d.phone = v.into_owned(),
+                        Some(9) => d.memo = v.into_owned(),
+                        _ => {}
+                    })
+                    .map_err(at(i))?;
+                details.push(d);
             }
             let trailer = self.decode_trailer(last, recs[last])?;
             return Ok(Request::Submit(Submit {
@@ -609,6 +648,21 @@ impl Layouts {
             });
         }
         let mut details = Vec::with_capacity(last - 1);
+        let slots = slots(
+            &self.result_detail,
+            &[
+                "seq",
+                "account_no",
+                "amount",
+                "result",
+                "fail_code",
+                "fail_reason",
+                "account_bank_code",
+                "confirm_date",
+                "confirm_time",
+                "bank_txn_no",
+            ],
+        );
         for (i, rec) in recs.iter().enumerate().take(last).skip(1) {
             if !self.result_detail.matches(rec) {
                 return Err(MessageError::Structure {
@@ -616,19 +670,23 @@ impl Layouts {
                     problem: "expected a result detail",
                 });
             }
-            let d = self.result_detail.decode(rec).map_err(at(i))?;
-            details.push(ResultDetail {
-                seq: num(&d, "seq"),
-                account_no: text(&d, "account_no"),
-                amount: num(&d, "amount"),
-                result: text(&d, "result"),
-                fail_code: text(&d, "fail_code"),
-                fail_reason: text(&d, "fail_reason"),
-                account_bank_code: text(&d, "account_bank_code"),
-                confirm_date: text(&d, "confirm_date"),
-                confirm_time: text(&d, "confirm_time"),
-                bank_txn_no: text(&d, "bank_txn_no"),
-            });
+            let mut d = ResultDetail::default();
+            self.result_detail
+                .read(rec, |f, v| match slots.get(f) {
+                    Some(0) => d.seq = number(&v),
+                    Some(1) => d.account_no = v.into_owned(),
+                    Some(2) => d.amount = number(&v),
+                    Some(3) => d.result = v.into_owned(),
+                    Some(4) => d.fail_code = v.into_owned(),
+                    Some(5) => d.fail_reason = v.into_owned(),
+                    Some(6) => d.account_bank_code = v.into_owned(),
+                    Some(7) => d.confirm_date = v.into_owned(),
+                    Some(8) => d.confirm_time = v.into_owned(),
+                    Some(9) => d.bank_txn_no = v.into_owned(),
+                    _ => {}
+                })
+                .map_err(at(i))?;
+            details.push(d);
         }
         let trailer = Some(self.decode_trailer(last, recs[last])?);
         Ok(QueryReply {

@@ -15,6 +15,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use crate::field::gbk::{self, GbkError};
+use crate::field::scan;
 
 pub mod messages;
 
@@ -202,6 +203,22 @@ pub enum DecodeError {
 pub struct RecordLayout {
     record_len: usize,
     fields: Vec<FieldSpec>,
+    /// The leading constants (see [`RecordLayout::tag`]), resolved once.
+    tag: Vec<u8>,
+}
+
+/// ASCII bytes (checked) as text.
+#[inline]
+fn ascii(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        // Not reached: only checked ASCII comes here.
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
+fn trim_end_spaces(bytes: &[u8]) -> &[u8] {
+    scan::trim_end(bytes, b' ')
 }
 
 /// A decoded record: the field values in layout order (text trimmed of its padding).
@@ -287,7 +304,18 @@ impl RecordLayout {
                 record_len,
             });
         }
-        Ok(Self { record_len, fields })
+        let mut tag = Vec::new();
+        for f in &fields {
+            match (&f.kind, &f.value) {
+                (FieldKind::Const, Some(v)) => tag.extend_from_slice(v.as_bytes()),
+                _ => break,
+            }
+        }
+        Ok(Self {
+            record_len,
+            fields,
+            tag,
+        })
     }
 
     /// Record length in bytes (terminator excluded).
@@ -305,26 +333,19 @@ impl RecordLayout {
         self.fields.iter().find(|f| f.name == name)
     }
 
-    fn index_of(&self, name: &str) -> Option<usize> {
+    /// The position of field `name` in layout order.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
         self.fields.iter().position(|f| f.name == name)
     }
 
     /// The constant prefix that identifies this record kind (its leading `C` fields).
     pub fn tag(&self) -> Vec<u8> {
-        let mut tag = Vec::new();
-        for f in &self.fields {
-            match (&f.kind, &f.value) {
-                (FieldKind::Const, Some(v)) => tag.extend_from_slice(v.as_bytes()),
-                _ => break,
-            }
-        }
-        tag
+        self.tag.clone()
     }
 
     /// Whether `record` starts with this layout's constant prefix.
     pub fn matches(&self, record: &[u8]) -> bool {
-        let tag = self.tag();
-        !tag.is_empty() && record.starts_with(&tag)
+        !self.tag.is_empty() && record.starts_with(&self.tag)
     }
 
     /// Appends one record (without terminator) to `out`, asking `value` for each non-constant field.
@@ -355,49 +376,72 @@ impl RecordLayout {
 
     /// Reads one record (without terminator). Rejects trailing or missing bytes.
     pub fn decode<'l>(&'l self, record: &[u8]) -> Result<Record<'l>, DecodeError> {
+        let mut values = Vec::with_capacity(self.fields.len());
+        self.read(record, |_, v| values.push(v.into_owned()))?;
+        Ok(Record {
+            layout: self,
+            values,
+        })
+    }
+
+    /// Reads one record like [`RecordLayout::decode`] (the same checks, the same errors), handing
+    /// each field's value to `each` with its index in layout order, as soon as it is checked: text
+    /// trimmed of its padding, borrowed from `record` unless GBK beyond ASCII had to be decoded. On
+    /// an error, the fields before the bad one have been handed over already.
+    pub fn read<'a>(
+        &'a self,
+        record: &'a [u8],
+        mut each: impl FnMut(usize, Cow<'a, str>),
+    ) -> Result<(), DecodeError> {
         if record.len() != self.record_len {
             return Err(DecodeError::RecordLength {
                 len: record.len(),
                 expected: self.record_len,
             });
         }
-        let mut values = Vec::with_capacity(self.fields.len());
-        for f in &self.fields {
+        for (i, f) in self.fields.iter().enumerate() {
             let bytes = &record[f.at..f.at + f.width];
             let err = |problem| DecodeError::Field {
                 field: f.name.clone(),
                 offset: f.at,
                 problem,
             };
-            let v = match f.kind {
+            let value = match f.kind {
                 FieldKind::Const => {
-                    if Some(bytes) != f.value.as_deref().map(str::as_bytes) {
+                    let value = f.value.as_deref().unwrap_or_default();
+                    if bytes != value.as_bytes() {
                         return Err(err("not the expected constant"));
                     }
-                    f.value.clone().unwrap_or_default()
+                    Cow::Borrowed(value)
                 }
                 FieldKind::Digits => {
-                    if !bytes.iter().all(u8::is_ascii_digit) {
+                    if !scan::all(bytes, scan::digit) {
                         return Err(err("not digits"));
                     }
-                    bytes.iter().map(|&b| char::from(b)).collect()
+                    ascii(bytes)
                 }
                 FieldKind::Text => {
-                    let end = bytes.iter().rposition(|&b| b != b' ').map_or(0, |p| p + 1);
-                    if bytes[..end].iter().any(|&b| b < 0x20 || b == 0x7F) {
-                        return Err(err("control character in text"));
+                    let text = trim_end_spaces(bytes);
+                    if scan::all(text, scan::printable) {
+                        ascii(text)
+                    } else if let Some(decoded) = gbk::decode_text(text) {
+                        Cow::Owned(decoded)
+                    } else {
+                        // What is wrong, checked in this order.
+                        if text.iter().any(|&b| b < 0x20 || b == 0x7F) {
+                            return Err(err("control character in text"));
+                        }
+                        gbk::check(text).map_err(|_| {
+                            err("not GBK text (or a character split at the field boundary)")
+                        })?;
+                        // Not reached: text that is strict GBK without controls decodes.
+                        return Err(err("not GBK text"));
                     }
-                    gbk::decode(&bytes[..end]).map_err(|_| {
-                        err("not GBK text (or a character split at the field boundary)")
-                    })?
                 }
             };
-            values.push(v);
+            each(i, value);
         }
-        Ok(Record {
-            layout: self,
-            values,
-        })
+        Ok(())
     }
 }
 
@@ -606,6 +650,70 @@ mod tests {
             l.decode(&rec),
             Err(DecodeError::Field { offset: 1, .. })
         ));
+    }
+
+    #[test]
+    fn read_hands_over_each_value_as_decode_does() {
+        let l = layout();
+        let mut out = Vec::new();
+        l.encode(&mut out, |n| match n {
+            "name" => "张三".into(),
+            "id" => "AB1".into(),
+            "amount" => 1234u64.into(),
+            _ => Value::Blank,
+        })
+        .expect("encode");
+        let mut seen = Vec::new();
+        l.read(&out, |i, v| seen.push((i, v))).expect("read");
+        assert!(matches!(seen[0], (0, Cow::Borrowed("D"))));
+        assert!(matches!(&seen[1], (1, Cow::Owned(t)) if t == "张三"));
+        assert!(matches!(seen[2], (2, Cow::Borrowed("AB1"))));
+        assert!(matches!(seen[3], (3, Cow::Borrowed("00001234"))));
+        let r = l.decode(&out).expect("decode");
+        let from_read: Vec<String> = seen.into_iter().map(|(_, v)| v.into_owned()).collect();
+        assert_eq!(r.values, from_read);
+        assert_eq!(l.index_of("amount"), Some(3));
+        assert_eq!(l.index_of("nope"), None);
+    }
+
+    #[test]
+    fn read_rejects_bad_records_naming_the_field() {
+        let l = layout();
+        let field = |r: Result<(), DecodeError>| match r {
+            Err(DecodeError::Field {
+                field,
+                offset,
+                problem,
+            }) => (field, offset, problem),
+            other => panic!("{other:?}"),
+        };
+        // Truncated and overlong records.
+        for len in [0, 1, 19, 21] {
+            assert_eq!(
+                l.read(&vec![b' '; len], |_, _| {}),
+                Err(DecodeError::RecordLength { len, expected: 20 })
+            );
+        }
+        // A control character is reported before the broken GBK after it.
+        let rec = b"D\xD5\x01    AB1  00001234";
+        assert_eq!(
+            field(l.read(rec, |_, _| {})),
+            ("name".into(), 1, "control character in text")
+        );
+        let rec = b"D\xA2\xE3    AB1  00001234";
+        assert_eq!(field(l.read(rec, |_, _| {})).1, 1);
+        let rec = b"D      AB\x7F  00001234";
+        assert_eq!(
+            field(l.read(rec, |_, _| {})),
+            ("id".into(), 7, "control character in text")
+        );
+        let rec = b"D      AB1  0000123 ";
+        assert_eq!(
+            field(l.read(rec, |_, _| {})),
+            ("amount".into(), 12, "not digits")
+        );
+        // The same errors from `decode`.
+        assert_eq!(l.decode(rec).map(|_| ()), l.read(rec, |_, _| {}));
     }
 
     #[test]
