@@ -196,6 +196,19 @@ fn fixed_width<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
     g.finish();
 }
 
+/// Every field of a decoded view read out as its value (text as `&str`, GBK decoded when not ASCII,
+/// binary as bytes).
+fn read_all(view: &iso8583::MessageView<'_>) -> usize {
+    let mut n = 0;
+    for f in view.numbers() {
+        match view.text(f) {
+            Some(t) => n += black_box(t).len(),
+            None => n += black_box(view.bytes(f)).map_or(0, <[u8]>::len),
+        }
+    }
+    n
+}
+
 fn iso8583<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
     let spec = MessageSpec::bank_c();
     let msgs = common::payouts(BATCH);
@@ -205,6 +218,8 @@ fn iso8583<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
         .collect();
     for (m, f) in msgs.iter().zip(&frames) {
         assert_eq!(&iso8583::decode(&spec, f).expect("decode"), m);
+        let view = iso8583::decode_view(&spec, f).expect("decode_view");
+        assert_eq!(&view.to_message(), m);
     }
     let bytes: usize = frames.iter().map(Vec::len).sum();
     let mut g = group(c, clock, "iso8583");
@@ -216,7 +231,17 @@ fn iso8583<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
             }
         })
     });
+    // Every value read out of a checked view (`decode_view`): what pyiso8583's decode hands back.
     g.bench_function("payout_decode", |b| {
+        b.iter(|| {
+            for f in &frames {
+                let view = iso8583::decode_view(&spec, black_box(f)).expect("decode");
+                black_box(read_all(&view));
+            }
+        })
+    });
+    // The owned `Message` (a copy of every value in a `BTreeMap`), as the gateway's callers take it.
+    g.bench_function("payout_decode_owned", |b| {
         b.iter(|| {
             for f in &frames {
                 black_box(iso8583::decode(&spec, black_box(f)).expect("decode"));
@@ -225,6 +250,15 @@ fn iso8583<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
     });
     // The figure compared with pyiso8583 (benches/iso8583_ratio.rs does the comparison).
     g.bench_function("payout_encode_decode", |b| {
+        b.iter(|| {
+            for m in &msgs {
+                let f = iso8583::encode(&spec, black_box(m)).expect("encode");
+                let view = iso8583::decode_view(&spec, &f).expect("decode");
+                black_box(read_all(&view));
+            }
+        })
+    });
+    g.bench_function("payout_encode_decode_owned", |b| {
         b.iter(|| {
             for m in &msgs {
                 let f = iso8583::encode(&spec, black_box(m)).expect("encode");

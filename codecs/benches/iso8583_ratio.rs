@@ -27,7 +27,9 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use codecs::format::iso8583::{self, Enc, FieldKind, FieldValue, Message, MessageSpec};
+use codecs::format::iso8583::{
+    self, Enc, FieldKind, FieldValue, Message, MessageSpec, MessageView,
+};
 use serde_json::{Map, Value, json};
 
 const PEER: &str = concat!(
@@ -36,6 +38,14 @@ const PEER: &str = concat!(
 );
 const NAME: &str = "iso8583/ratio_pyiso8583";
 const MODES: [&str; 3] = ["encode", "decode", "encode_decode"];
+/// Our rows: each mode, and our owned decode (`iso8583::decode`) beside pyiso8583's same mode.
+const ROWS: [(&str, &str); 5] = [
+    ("encode", "encode"),
+    ("decode", "decode"),
+    ("decode_owned", "decode"),
+    ("encode_decode", "encode_decode"),
+    ("encode_decode_owned", "encode_decode"),
+];
 /// Issue 9's target for `encode_decode`.
 const TARGET_RATIO: f64 = 100.0;
 
@@ -146,8 +156,22 @@ fn peer(args: &[&str], input: &[u8]) -> String {
     String::from_utf8(out.stdout).expect("peer output is UTF-8")
 }
 
+/// Every field of a decoded view read out as its value (text as `&str`, GBK decoded when not ASCII,
+/// binary as bytes): what pyiso8583's `decode` hands back, a value per field.
+fn read_all(view: &MessageView<'_>) -> usize {
+    let mut n = 0;
+    for f in view.numbers() {
+        match view.text(f) {
+            Some(t) => n += black_box(t).len(),
+            None => n += black_box(view.bytes(f)).map_or(0, <[u8]>::len),
+        }
+    }
+    n
+}
+
 /// Our messages per second in `mode`, by the wall clock and by this thread's on-CPU time: whole passes
-/// over the list until `seconds` have gone by.
+/// over the list until `seconds` have gone by. `decode` is [`iso8583::decode_view`] with every value
+/// read out; `decode_owned` is [`iso8583::decode`] (a `Message` owning a copy of every value).
 fn ours(
     mode: &str,
     spec: &MessageSpec,
@@ -167,15 +191,29 @@ fn ours(
             }
             "decode" => {
                 for f in frames {
+                    let view = iso8583::decode_view(spec, black_box(f)).expect("decode");
+                    black_box(read_all(&view));
+                }
+            }
+            "decode_owned" => {
+                for f in frames {
                     black_box(iso8583::decode(spec, black_box(f)).expect("decode"));
                 }
             }
-            _ => {
+            "encode_decode" => {
+                for m in msgs {
+                    let f = iso8583::encode(spec, black_box(m)).expect("encode");
+                    let view = iso8583::decode_view(spec, &f).expect("decode");
+                    black_box(read_all(&view));
+                }
+            }
+            "encode_decode_owned" => {
                 for m in msgs {
                     let f = iso8583::encode(spec, black_box(m)).expect("encode");
                     black_box(iso8583::decode(spec, &f).expect("decode"));
                 }
             }
+            other => panic!("unknown mode {other}"),
         }
         passes += 1;
         let elapsed = start.elapsed().as_secs_f64();
@@ -224,6 +262,12 @@ fn main() {
         .map(|m| iso8583::encode(&spec, m).expect("encode"))
         .collect();
     let bytes: usize = frames.iter().map(Vec::len).sum();
+    // Both of our decoders give back the messages encoded.
+    for (m, f) in msgs.iter().zip(&frames) {
+        let view = iso8583::decode_view(&spec, f).expect("decode_view");
+        assert_eq!(&view.to_message(), m);
+        assert_eq!(&iso8583::decode(&spec, f).expect("decode"), m);
+    }
     let docs = Value::Array(msgs.iter().map(|m| to_py(&spec, m)).collect());
     let input = serde_json::to_vec(&docs).expect("json");
 
@@ -256,13 +300,15 @@ fn main() {
         opt.seconds,
         loadavg()
     );
-    let mut our_rates: Vec<Vec<Rates>> = vec![Vec::new(); MODES.len()];
+    let mut our_rates: Vec<Vec<Rates>> = vec![Vec::new(); ROWS.len()];
     let mut their_rates: Vec<Vec<Rates>> = vec![Vec::new(); MODES.len()];
     let mut versions = String::new();
     let seconds = opt.seconds.to_string();
     for _ in 0..opt.rounds {
+        for (i, (row, _)) in ROWS.iter().enumerate() {
+            our_rates[i].push(ours(row, &spec, &msgs, &frames, opt.seconds));
+        }
         for (i, mode) in MODES.iter().enumerate() {
-            our_rates[i].push(ours(mode, &spec, &msgs, &frames, opt.seconds));
             let line = peer(&[mode, &seconds], &input);
             let v: Value = serde_json::from_str(line.trim()).expect("peer JSON");
             their_rates[i].push(Rates {
@@ -279,11 +325,11 @@ fn main() {
     println!("peer: {versions}; load average after: {}", loadavg());
     println!("messages per second, median of the rounds; wall: by the clock, cpu: by on-CPU time");
     println!(
-        "{:<14} {:>12} {:>12} {:>12} {:>12} {:>8} {:>8}",
+        "{:<20} {:>12} {:>12} {:>12} {:>12} {:>8} {:>8}",
         "mode", "ours wall", "ours cpu", "pyiso wall", "pyiso cpu", "ratio", "(cpu)"
     );
     let mut ratios = (0.0, 0.0);
-    for (i, mode) in MODES.iter().enumerate() {
+    for (i, (row, mode)) in ROWS.iter().enumerate() {
         let pick = |rates: &[Rates], f: fn(&Rates) -> f64| {
             median(&mut rates.iter().map(f).collect::<Vec<_>>())
         };
@@ -291,15 +337,16 @@ fn main() {
             pick(&our_rates[i], |r| r.wall),
             pick(&our_rates[i], |r| r.cpu),
         );
+        let t = MODES.iter().position(|m| m == mode).expect("mode");
         let (tw, tc) = (
-            pick(&their_rates[i], |r| r.wall),
-            pick(&their_rates[i], |r| r.cpu),
+            pick(&their_rates[t], |r| r.wall),
+            pick(&their_rates[t], |r| r.cpu),
         );
-        if *mode == "encode_decode" {
+        if *row == "encode_decode" {
             ratios = (ow / tw, oc / tc);
         }
         println!(
-            "{mode:<14} {ow:>12.0} {oc:>12.0} {tw:>12.0} {tc:>12.0} {:>7.1}x {:>7.1}x",
+            "{row:<20} {ow:>12.0} {oc:>12.0} {tw:>12.0} {tc:>12.0} {:>7.1}x {:>7.1}x",
             ow / tw,
             oc / tc
         );

@@ -4,10 +4,12 @@
 //! is used, a bit set for a field the table does not have is an error (the rest of the message could
 //! not be delimited), trailing bytes are rejected, and every error names the element (MTI, bitmap or
 //! field number) and the byte offset from the start of the message, never a value.
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::field::gbk::{self, GbkError};
+use crate::field::scan;
 
 use super::spec::{Enc, FieldKind, FieldSpec, MessageSpec, bit};
 
@@ -354,40 +356,81 @@ pub enum DecodeError {
 /// Writes `msg`: MTI, primary bitmap, secondary bitmap when a field above 64 is present (bit 1 set),
 /// then the fields in ascending order.
 pub fn encode(spec: &MessageSpec, msg: &Message) -> Result<Vec<u8>, EncodeError> {
-    if msg.mti.len() != MTI_LEN || !msg.mti.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(EncodeError::BadMti);
-    }
-    let mut bitmap = [0u8; 2 * BITMAP_LEN];
-    let mut capacity = MTI_LEN + bitmap.len();
-    let mut specs = Vec::with_capacity(msg.fields.len());
-    for &n in msg.fields.keys() {
-        let f = spec
-            .field(n)
-            .ok_or(EncodeError::UnknownField { field: n })?;
-        // The table only holds 2..=128, so `n - 1` is a valid bit index.
-        let i = usize::from(n - 1);
-        bitmap[i / 8] |= 0x80 >> (i % 8);
-        capacity += f.max_wire_len();
-        specs.push(f);
-    }
-    let secondary = msg.fields.keys().any(|&n| n > 64);
-    if secondary {
-        bitmap[0] |= 0x80;
-    }
-    let mut out = Vec::with_capacity(capacity);
-    out.extend_from_slice(msg.mti.as_bytes());
-    out.extend_from_slice(&bitmap[..if secondary { 16 } else { 8 }]);
-    for (f, value) in specs.into_iter().zip(msg.fields.values()) {
-        write_field(&mut out, f, value)?;
-    }
+    let mut out = Vec::new();
+    encode_into(spec, msg, &mut out)?;
     Ok(out)
 }
 
+/// [`encode`], appending to `out` (which may already hold other frames): one buffer, reserved once.
+/// On error `out` is left as it was.
+pub fn encode_into(
+    spec: &MessageSpec,
+    msg: &Message,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    if msg.mti.len() != MTI_LEN || !msg.mti.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(EncodeError::BadMti);
+    }
+    // First pass: every field is in the table (checked before any value, as errors are reported in
+    // that order), the bitmap, and room for the whole message. A text's UTF-8 length bounds its GBK
+    // length (a GBK character never takes more bytes than its UTF-8 form).
+    let mut bitmap = 0u128;
+    let mut room = MTI_LEN + 2 * BITMAP_LEN;
+    for (&n, value) in &msg.fields {
+        let f = spec
+            .field(n)
+            .ok_or(EncodeError::UnknownField { field: n })?;
+        bitmap |= wire_bit(n);
+        let len = match value {
+            FieldValue::Text(s) => s.len(),
+            FieldValue::Bytes(b) => b.len(),
+        };
+        room += match f.kind {
+            FieldKind::Fixed { len: width } | FieldKind::Binary { len: width } => width.max(len),
+            FieldKind::LlVar { .. } | FieldKind::LllVar { .. } => prefix_digits(f.kind) + len,
+        };
+    }
+    let secondary = bitmap & u128::from(u64::MAX) != 0;
+    if secondary {
+        bitmap |= wire_bit(1);
+    }
+    let start = out.len();
+    out.reserve(room);
+    out.extend_from_slice(msg.mti.as_bytes());
+    out.extend_from_slice(&bitmap.to_be_bytes()[..if secondary { 16 } else { 8 }]);
+    for (&n, value) in &msg.fields {
+        let written = match spec.field(n) {
+            Some(f) => write_field(out, f, value),
+            None => Err(EncodeError::UnknownField { field: n }),
+        };
+        if let Err(e) = written {
+            out.truncate(start);
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Field `n`'s bit in the bitmaps read as one big-endian `u128` (field 1 is the most significant).
+fn wire_bit(n: u8) -> u128 {
+    match n {
+        1..=128 => 1u128 << (128 - u32::from(n)),
+        _ => 0,
+    }
+}
+
+/// The 1-based position of the first byte of `b` that is not allowed, which is also its character
+/// position: every byte before it was an allowed ASCII character.
+#[inline]
+fn first_bad(b: &[u8], allowed: impl Fn(u8) -> bool) -> Option<usize> {
+    scan::first_not(b, allowed).map(|p| p + 1)
+}
+
+/// Writes one field's value (and its length prefix) straight into `out`.
 fn write_field(out: &mut Vec<u8>, f: &FieldSpec, value: &FieldValue) -> Result<(), EncodeError> {
     let field = f.number;
-    let owned;
-    let bytes: &[u8] = match (f.encoding, value) {
-        (Enc::Binary, FieldValue::Bytes(b)) => b,
+    let text = match (f.encoding, value) {
+        (Enc::Binary, FieldValue::Bytes(b)) => return write_bytes(out, f, b),
         (Enc::Binary, FieldValue::Text(_)) => {
             return Err(EncodeError::WrongValueType {
                 field,
@@ -400,28 +443,72 @@ fn write_field(out: &mut Vec<u8>, f: &FieldSpec, value: &FieldValue) -> Result<(
                 expected: "text",
             });
         }
-        (enc, FieldValue::Text(s)) => {
-            let allowed: fn(char) -> bool = match enc {
-                Enc::Numeric => |c| c.is_ascii_digit(),
-                Enc::Alpha => |c| c.is_ascii_alphanumeric(),
-                Enc::AlphaNumSpecial => |c| matches!(c, ' '..='~'),
-                Enc::Gbk | Enc::Binary => |c| !c.is_control(),
-            };
-            if let Some(p) = s.chars().position(|c| !allowed(c)) {
-                return Err(EncodeError::BadCharacter {
-                    field,
-                    position: p + 1,
-                    charset: enc.iso_name(),
-                });
-            }
-            if enc == Enc::Gbk {
-                owned = gbk::encode(s).map_err(|source| EncodeError::NotGbk { field, source })?;
-                &owned
+        (_, FieldValue::Text(s)) => s,
+    };
+    let enc = f.encoding;
+    let bad = match enc {
+        Enc::Numeric => first_bad(text.as_bytes(), scan::digit),
+        Enc::Alpha => first_bad(text.as_bytes(), scan::alphanumeric),
+        Enc::AlphaNumSpecial => first_bad(text.as_bytes(), scan::printable),
+        // A control character is a byte below 0x20, DEL, or a C1 control (U+0080..=U+009F, in UTF-8
+        // 0xC2 then 0x80..=0x9F): text without such bytes needs no character-wise look.
+        Enc::Gbk | Enc::Binary => {
+            if scan::all(text.as_bytes(), |c| (c >= 0x20) & (c != 0x7F) & (c != 0xC2)) {
+                None
             } else {
-                s.as_bytes()
+                text.chars().position(char::is_control).map(|p| p + 1)
             }
         }
     };
+    if let Some(position) = bad {
+        return Err(EncodeError::BadCharacter {
+            field,
+            position,
+            charset: enc.iso_name(),
+        });
+    }
+    if enc != Enc::Gbk {
+        return write_bytes(out, f, text.as_bytes());
+    }
+    // GBK: encoded in place, after room for a length prefix that is filled in once the length is
+    // known.
+    let digits = prefix_digits(f.kind);
+    let prefix_at = out.len();
+    out.resize(prefix_at + digits, b'0');
+    let at = out.len();
+    gbk::encode_into(text, out).map_err(|source| EncodeError::NotGbk { field, source })?;
+    let len = out.len() - at;
+    match f.kind {
+        FieldKind::Fixed { len: width } => {
+            if len > width {
+                return Err(EncodeError::TooLong {
+                    field,
+                    len,
+                    max: width,
+                });
+            }
+            out.resize(at + width, b' ');
+        }
+        FieldKind::LlVar { max } | FieldKind::LllVar { max } => {
+            if len > max {
+                return Err(EncodeError::TooLong { field, len, max });
+            }
+            write_digits(&mut out[prefix_at..at], len);
+        }
+        // The table pairs kind `binary` with encoding `binary` only.
+        FieldKind::Binary { .. } => {
+            return Err(EncodeError::WrongValueType {
+                field,
+                expected: "bytes",
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Writes a value whose bytes are final (ASCII text, binary), padded or prefixed as its kind says.
+fn write_bytes(out: &mut Vec<u8>, f: &FieldSpec, bytes: &[u8]) -> Result<(), EncodeError> {
+    let field = f.number;
     let len = bytes.len();
     match f.kind {
         FieldKind::Fixed { len: width } => {
@@ -467,12 +554,23 @@ fn write_field(out: &mut Vec<u8>, f: &FieldSpec, value: &FieldValue) -> Result<(
             if len > max {
                 return Err(EncodeError::TooLong { field, len, max });
             }
-            let digits = prefix_digits(f.kind);
-            out.extend_from_slice(format!("{len:0digits$}").as_bytes());
+            let at = out.len();
+            out.resize(at + prefix_digits(f.kind), b'0');
+            write_digits(&mut out[at..], len);
             out.extend_from_slice(bytes);
         }
     }
     Ok(())
+}
+
+/// `n` in decimal, right-aligned and zero-filled in `slot` (the table keeps lengths within 999, so
+/// they fit their 2 or 3 digits).
+fn write_digits(slot: &mut [u8], mut n: usize) {
+    for d in slot.iter_mut().rev() {
+        // `n % 10` is below 10.
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
 }
 
 fn prefix_digits(kind: FieldKind) -> usize {
@@ -490,6 +588,7 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    #[inline]
     fn take(&mut self, element: Element, need: usize) -> Result<&'a [u8], DecodeError> {
         let have = self.bytes.len() - self.pos;
         if need > have {
@@ -506,29 +605,208 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Reads one message: exactly the bytes given, nothing left over.
+/// Reads one message: exactly the bytes given, nothing left over. The values are copied out of the
+/// frame; [`decode_view`] checks the same and leaves them in it.
 pub fn decode(spec: &MessageSpec, bytes: &[u8]) -> Result<Message, DecodeError> {
+    decode_view(spec, bytes).map(|view| view.to_message())
+}
+
+/// Where a present field's value lies in the frame (padding of `ans`/GBK fixed fields left out).
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    start: usize,
+    end: usize,
+}
+
+/// A checked message that borrows its values from the frame: what [`decode`] returns, without a copy
+/// of each value. Text comes out as `&str` for the ASCII character sets and for GBK fields that hold
+/// only ASCII; other GBK text is decoded when asked for (it was checked to be strict GBK already).
+///
+/// Its `Debug` masks the fields the table marks `sensitive`, like a decoded [`Message`]'s.
+#[derive(Clone)]
+pub struct MessageView<'a> {
+    spec: &'a MessageSpec,
+    frame: &'a [u8],
+    /// Bit `n - 1` for each present field `n`.
+    present: u128,
+    /// The value of field `n` at `[n - 1]`.
+    spans: [Span; 128],
+}
+
+impl<'a> MessageView<'a> {
+    /// The message type indicator (four ASCII digits).
+    pub fn mti(&self) -> &'a str {
+        // Checked to be ASCII digits by `decode_view`.
+        std::str::from_utf8(&self.frame[..MTI_LEN]).unwrap_or_default()
+    }
+
+    /// Whether field `number` is present.
+    pub fn has(&self, number: u8) -> bool {
+        self.present & bit(number) != 0
+    }
+
+    /// Number of fields present.
+    pub fn len(&self) -> usize {
+        self.present.count_ones() as usize
+    }
+
+    /// Whether the message has no fields.
+    pub fn is_empty(&self) -> bool {
+        self.present == 0
+    }
+
+    /// The numbers of the present fields, ascending.
+    pub fn numbers(&self) -> impl Iterator<Item = u8> + Clone + use<> {
+        let mut left = self.present;
+        std::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            let i = left.trailing_zeros();
+            left &= left - 1;
+            // `i` is below 128.
+            Some(i as u8 + 1)
+        })
+    }
+
+    /// The bytes of field `number`'s value as on the wire, without its length prefix and without the
+    /// trailing spaces of an `ans` or GBK fixed field.
+    pub fn raw(&self, number: u8) -> Option<&'a [u8]> {
+        if !self.has(number) {
+            return None;
+        }
+        let s = self.spans[usize::from(number - 1)];
+        self.frame.get(s.start..s.end)
+    }
+
+    /// Field `number` as text (a text field), borrowed from the frame unless GBK text had to be
+    /// decoded. Equal to what [`Message::text`] gives for the decoded message.
+    pub fn text(&self, number: u8) -> Option<Cow<'a, str>> {
+        let raw = self.raw(number)?;
+        match self.spec.field(number)?.encoding {
+            Enc::Binary => None,
+            Enc::Gbk => Some(gbk_text(raw)),
+            Enc::Numeric | Enc::Alpha | Enc::AlphaNumSpecial => Some(ascii_text(raw)),
+        }
+    }
+
+    /// Field `number` as bytes (a binary field).
+    pub fn bytes(&self, number: u8) -> Option<&'a [u8]> {
+        match self.spec.field(number)?.encoding {
+            Enc::Binary => self.raw(number),
+            _ => None,
+        }
+    }
+
+    /// Field `number` as an owned value, as [`decode`] gives it.
+    pub fn value(&self, number: u8) -> Option<FieldValue> {
+        match self.spec.field(number)?.encoding {
+            Enc::Binary => self.raw(number).map(|b| FieldValue::Bytes(b.to_vec())),
+            _ => self.text(number).map(|t| FieldValue::Text(t.into_owned())),
+        }
+    }
+
+    /// The owned message (equal to what [`decode`] returns for the same bytes).
+    pub fn to_message(&self) -> Message {
+        let fields = self
+            .numbers()
+            .filter_map(|n| self.value(n).map(|v| (n, v)))
+            .collect();
+        Message {
+            mti: self.mti().to_owned(),
+            fields,
+            masked: self.spec.sensitive_mask(),
+        }
+    }
+}
+
+/// Text checked to be ASCII, as it is.
+fn ascii_text(raw: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(raw) {
+        Ok(text) => Cow::Borrowed(text),
+        // Not reached: `decode_view` checked the bytes.
+        Err(_) => String::from_utf8_lossy(raw),
+    }
+}
+
+/// Decoded GBK text: borrowed when it is ASCII.
+fn gbk_text(raw: &[u8]) -> Cow<'_, str> {
+    if raw.is_ascii() {
+        return ascii_text(raw);
+    }
+    // Checked to be strict GBK by `decode_view`, so decoding cannot fail; should it ever, the bytes
+    // are shown as they are rather than panicking.
+    match gbk::decode(raw) {
+        Ok(text) => Cow::Owned(text),
+        Err(_) => String::from_utf8_lossy(raw),
+    }
+}
+
+impl fmt::Debug for MessageView<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Shown<'v, 'a>(&'v MessageView<'a>, u8);
+        impl fmt::Debug for Shown<'_, '_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let Shown(view, n) = *self;
+                if view.spec.sensitive_mask() & bit(n) != 0 {
+                    return f.write_str("***");
+                }
+                match (view.text(n), view.raw(n)) {
+                    (Some(t), _) => fmt::Debug::fmt(&t, f),
+                    (None, Some(b)) => {
+                        f.write_str("0x")?;
+                        b.iter().try_for_each(|x| write!(f, "{x:02X}"))
+                    }
+                    (None, None) => f.write_str("?"),
+                }
+            }
+        }
+        f.debug_struct("MessageView")
+            .field("mti", &self.mti())
+            .field(
+                "fields",
+                &DebugMap(self.numbers().map(|n| (n, Shown(self, n)))),
+            )
+            .finish()
+    }
+}
+
+/// Reads one message like [`decode`] (the same checks, the same errors), leaving the values in
+/// `bytes`: no allocation.
+pub fn decode_view<'a>(
+    spec: &'a MessageSpec,
+    bytes: &'a [u8],
+) -> Result<MessageView<'a>, DecodeError> {
     let mut r = Reader { bytes, pos: 0 };
     let mti = r.take(Element::Mti, MTI_LEN)?;
     if let Some(p) = mti.iter().position(|b| !b.is_ascii_digit()) {
         return Err(DecodeError::BadMti { offset: p });
     }
     let primary_at = r.pos;
-    let primary = r.take(Element::PrimaryBitmap, BITMAP_LEN)?;
-    let mut bitmap = [0u8; 2 * BITMAP_LEN];
-    bitmap[..BITMAP_LEN].copy_from_slice(primary);
+    let mut word = [0u8; BITMAP_LEN];
+    word.copy_from_slice(r.take(Element::PrimaryBitmap, BITMAP_LEN)?);
+    // Field n at bit 128 - n, as in `wire_bit`.
+    let mut bitmap = u128::from(u64::from_be_bytes(word)) << 64;
     let secondary_at = r.pos;
-    if primary[0] & 0x80 != 0 {
-        let secondary = r.take(Element::SecondaryBitmap, BITMAP_LEN)?;
-        bitmap[BITMAP_LEN..].copy_from_slice(secondary);
+    if bitmap & wire_bit(1) != 0 {
+        word.copy_from_slice(r.take(Element::SecondaryBitmap, BITMAP_LEN)?);
+        bitmap |= u128::from(u64::from_be_bytes(word));
     }
-    let mut msg = spec.message(mti.iter().map(|&b| char::from(b)).collect::<String>());
-    for n in 2..=128u8 {
-        let i = usize::from(n - 1);
-        if bitmap[i / 8] & (0x80 >> (i % 8)) == 0 {
-            continue;
-        }
+    // Bit 1 announces the secondary bitmap; it is no field.
+    bitmap &= !wire_bit(1);
+    let mut view = MessageView {
+        spec,
+        frame: bytes,
+        present: 0,
+        spans: [Span::default(); 128],
+    };
+    while bitmap != 0 {
+        let i = bitmap.leading_zeros();
+        bitmap &= !(1u128 << (127 - i));
+        // `i` is below 128: field numbers 2..=128.
+        let n = i as u8 + 1;
         let Some(f) = spec.field(n) else {
+            let i = i as usize;
             let offset = if n <= 64 {
                 primary_at + i / 8
             } else {
@@ -536,8 +814,8 @@ pub fn decode(spec: &MessageSpec, bytes: &[u8]) -> Result<Message, DecodeError> 
             };
             return Err(DecodeError::UnknownField { field: n, offset });
         };
-        let value = read_field(&mut r, f)?;
-        msg.fields.insert(n, value);
+        view.spans[usize::from(n - 1)] = read_field(&mut r, f)?;
+        view.present |= bit(n);
     }
     if r.pos != bytes.len() {
         return Err(DecodeError::TrailingBytes {
@@ -545,10 +823,10 @@ pub fn decode(spec: &MessageSpec, bytes: &[u8]) -> Result<Message, DecodeError> 
             count: bytes.len() - r.pos,
         });
     }
-    Ok(msg)
+    Ok(view)
 }
 
-fn read_field(r: &mut Reader<'_>, f: &FieldSpec) -> Result<FieldValue, DecodeError> {
+fn read_field(r: &mut Reader<'_>, f: &FieldSpec) -> Result<Span, DecodeError> {
     let field = f.number;
     let element = Element::Field(field);
     let len = match f.kind {
@@ -581,49 +859,61 @@ fn read_field(r: &mut Reader<'_>, f: &FieldSpec) -> Result<FieldValue, DecodeErr
         offset: offset + at,
         problem,
     };
-    let fixed = matches!(f.kind, FieldKind::Fixed { .. });
-    let check = |ok: fn(&u8) -> bool, problem| match raw.iter().position(|b| !ok(b)) {
-        Some(p) => Err(bad(p, problem)),
-        None => Ok(ascii_text(raw)),
+    let span = |text: &[u8]| Span {
+        start: offset,
+        end: offset + text.len(),
     };
-    let value = match f.encoding {
-        Enc::Binary => return Ok(FieldValue::Bytes(raw.to_vec())),
-        Enc::Numeric => check(u8::is_ascii_digit, "not an ASCII digit")?,
-        Enc::Alpha => check(u8::is_ascii_alphanumeric, "not an ASCII letter or digit")?,
+    let check = |bad_at: Option<usize>, text: &[u8], problem| match bad_at {
+        Some(p) => Err(bad(p, problem)),
+        None => Ok(span(text)),
+    };
+    let fixed = matches!(f.kind, FieldKind::Fixed { .. });
+    match f.encoding {
+        Enc::Binary => Ok(Span {
+            start: offset,
+            end: offset + len,
+        }),
+        Enc::Numeric => check(scan::first_not(raw, scan::digit), raw, "not an ASCII digit"),
+        Enc::Alpha => check(
+            scan::first_not(raw, scan::alphanumeric),
+            raw,
+            "not an ASCII letter or digit",
+        ),
         Enc::AlphaNumSpecial => {
             let text = if fixed { trim_spaces(raw) } else { raw };
-            match text.iter().position(|b| !matches!(b, b' '..=b'~')) {
-                Some(p) => return Err(bad(p, "not printable ASCII")),
-                None => ascii_text(text),
-            }
+            check(
+                scan::first_not(text, scan::printable),
+                text,
+                "not printable ASCII",
+            )
         }
         Enc::Gbk => {
             // A space can never be a GBK trail byte (those are 0x40 and up): trimming is safe.
             let text = if fixed { trim_spaces(raw) } else { raw };
+            let span = span(text);
+            // One pass on good text; the two checks below, in their order, find what is wrong.
+            if gbk::is_strict_text(text) {
+                return Ok(span);
+            }
             // Control bytes can only be single-byte characters, for the same reason.
             if let Some(p) = text.iter().position(|&b| b < 0x20 || b == 0x7F) {
                 return Err(bad(p, "a control character"));
             }
-            gbk::decode(text).map_err(|e| {
+            gbk::check(text).map_err(|e| {
                 let at = match e {
                     GbkError::Malformed { offset } => offset,
                     // Decoding reports byte offsets only; a character position is no offset.
                     GbkError::Unmappable { .. } => 0,
                 };
                 bad(at, "not strict GBK")
-            })?
+            })?;
+            Ok(span)
         }
-    };
-    Ok(FieldValue::Text(value))
+    }
 }
 
 fn trim_spaces(b: &[u8]) -> &[u8] {
-    let end = b.iter().rposition(|&c| c != b' ').map_or(0, |p| p + 1);
-    &b[..end]
-}
-
-fn ascii_text(b: &[u8]) -> String {
-    b.iter().map(|&c| char::from(c)).collect()
+    scan::trim_end(b, b' ')
 }
 
 #[cfg(test)]
@@ -921,6 +1211,103 @@ mod tests {
         bytes.extend_from_slice(b"000042");
         let m = decode(&s, &bytes).expect("decode");
         assert_eq!(m, Message::new("0800").with(11, "000042"));
+    }
+
+    fn payout() -> Message {
+        spec()
+            .message("0200")
+            .with(2, "6217000012345678")
+            .with(3, "400000")
+            .with(4, "000000000100")
+            .with(41, "GW01")
+            .with(48, "NM004张三IT0011")
+            .with(102, "11001234567890")
+            .with(121, "RS002OK")
+            .with(128, [0xAB; 8])
+    }
+
+    #[test]
+    fn view_borrows_values_and_equals_the_owned_decode() {
+        let s = spec();
+        let m = payout();
+        let bytes = encode(&s, &m).expect("encode");
+        let view = decode_view(&s, &bytes).expect("view");
+        assert_eq!(view.to_message(), m);
+        assert_eq!(decode(&s, &bytes).expect("decode"), m);
+        assert_eq!(view.mti(), "0200");
+        assert_eq!(
+            view.numbers().collect::<Vec<_>>(),
+            [2, 3, 4, 41, 48, 102, 121, 128]
+        );
+        assert_eq!(view.len(), 8);
+        assert!(view.has(41) && !view.has(42) && !view.has(0) && !view.has(200));
+        // ASCII stays in the frame; padding is left out; GBK beyond ASCII is decoded.
+        assert!(matches!(view.text(3), Some(Cow::Borrowed("400000"))));
+        assert!(matches!(view.text(41), Some(Cow::Borrowed("GW01"))));
+        assert_eq!(view.raw(41), Some(&b"GW01"[..]));
+        assert!(matches!(view.text(121), Some(Cow::Borrowed("RS002OK"))));
+        assert!(matches!(view.text(48), Some(Cow::Owned(t)) if t == "NM004张三IT0011"));
+        assert_eq!(view.text(4).as_deref(), Some("000000000100"));
+        // Binary is bytes, not text, and the other way round.
+        assert_eq!(view.bytes(128), Some(&[0xAB; 8][..]));
+        assert_eq!(view.text(128), None);
+        assert_eq!(view.bytes(3), None);
+        assert_eq!(view.text(11), None);
+        for n in view.numbers() {
+            assert_eq!(view.value(n).as_ref(), m.get(n), "field {n}");
+        }
+        let shown = format!("{view:?}");
+        assert!(!shown.contains("6217") && !shown.contains('张'), "{shown}");
+        assert!(
+            shown.contains("\"400000\"") && shown.contains("0xABABABABABABABAB"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn view_rejects_every_truncation_and_survives_corruption() {
+        let s = spec();
+        let bytes = encode(&s, &payout()).expect("encode");
+        for cut in 0..bytes.len() {
+            let err = decode_view(&s, &bytes[..cut]).expect_err("truncated");
+            assert_eq!(decode(&s, &bytes[..cut]), Err(err.clone()));
+            // Errors carry positions, never values.
+            let text = err.to_string();
+            assert!(!text.contains("6217") && !text.contains('张'), "{text}");
+        }
+        for at in 0..bytes.len() {
+            for b in [0x00, 0x20, b'9', b'A', 0x80, 0xA2, 0xFF] {
+                let mut bad = bytes.clone();
+                bad[at] = b;
+                // Never a panic; whatever decodes encodes again and reads back the same (the
+                // bytes may differ: padding spaces of an `ans` field are not part of its value).
+                if let Ok(view) = decode_view(&s, &bad) {
+                    let m = view.to_message();
+                    let again = encode(&s, &m).expect("re-encode");
+                    assert_eq!(decode(&s, &again), Ok(m.clone()), "byte {at} = {b:02X}");
+                    assert_eq!(decode(&s, &bad), Ok(m));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn encode_into_appends_and_leaves_the_buffer_alone_on_error() {
+        let s = spec();
+        let mut out = b"prefix".to_vec();
+        encode_into(&s, &payout(), &mut out).expect("encode");
+        assert_eq!(&out[..6], b"prefix");
+        assert_eq!(&out[6..], &encode(&s, &payout()).expect("encode")[..]);
+        let len = out.len();
+        for bad in [
+            payout().with(48, "NM003€"),
+            payout().with(121, "张".repeat(500)),
+            payout().with(4, "1x"),
+            payout().with(5, "1"),
+        ] {
+            assert!(encode_into(&s, &bad, &mut out).is_err());
+            assert_eq!(out.len(), len);
+        }
     }
 
     #[test]

@@ -19,7 +19,10 @@ pub mod spec;
 pub mod tlv;
 
 pub use mac::{MAC_FIELD, MacError, encode_with_mac, mac_input, verify_mac};
-pub use message::{DecodeError, Element, EncodeError, FieldValue, Message, decode, encode};
+pub use message::{
+    DecodeError, Element, EncodeError, FieldValue, Message, MessageView, decode, decode_view,
+    encode, encode_into,
+};
 pub use spec::{Enc, FieldKind, FieldSpec, MessageSpec, SpecError};
 pub use tlv::{Tlv, TlvError};
 

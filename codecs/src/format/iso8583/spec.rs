@@ -174,10 +174,50 @@ pub enum SpecError {
 }
 
 /// A checked field table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "RawMessageSpec")]
 pub struct MessageSpec {
     fields: Vec<FieldSpec>,
+    /// What the encoder and decoder look up per field, resolved once by [`MessageSpec::new`].
+    #[serde(skip)]
+    plan: Plan,
+}
+
+/// The table resolved for the codec: a field's spec by number in one index, no search.
+#[derive(Clone, PartialEq, Eq)]
+struct Plan {
+    /// Position in `fields` of field `n` at `[n]`, [`Plan::NONE`] when the table has no such field.
+    index: [u8; 129],
+    /// Bit `n - 1` set for every sensitive field `n`.
+    sensitive: u128,
+}
+
+impl Plan {
+    const NONE: u8 = u8::MAX;
+
+    fn of(fields: &[FieldSpec]) -> Self {
+        let mut index = [Self::NONE; 129];
+        let mut sensitive = 0;
+        for (i, f) in fields.iter().enumerate() {
+            // `new` has checked the numbers (2..=128, unique), so there are at most 127 fields.
+            if let (Some(slot), Ok(i)) = (index.get_mut(usize::from(f.number)), u8::try_from(i)) {
+                *slot = i;
+            }
+            if f.sensitive {
+                sensitive |= bit(f.number);
+            }
+        }
+        Self { index, sensitive }
+    }
+}
+
+/// The table only: the plan is derived from it.
+impl std::fmt::Debug for MessageSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageSpec")
+            .field("fields", &self.fields)
+            .finish()
+    }
 }
 
 /// The table as written in a file, before checking.
@@ -217,7 +257,8 @@ impl MessageSpec {
                 }
             }
         }
-        Ok(Self { fields })
+        let plan = Plan::of(&fields);
+        Ok(Self { fields, plan })
     }
 
     /// The fields, in table order.
@@ -226,16 +267,15 @@ impl MessageSpec {
     }
 
     /// The spec of field `number`.
+    #[inline]
     pub fn field(&self, number: u8) -> Option<&FieldSpec> {
-        self.fields.iter().find(|f| f.number == number)
+        let i = *self.plan.index.get(usize::from(number))?;
+        self.fields.get(usize::from(i))
     }
 
     /// Bit `n - 1` set for every sensitive field `n`.
     pub(crate) fn sensitive_mask(&self) -> u128 {
-        self.fields
-            .iter()
-            .filter(|f| f.sensitive)
-            .fold(0, |m, f| m | bit(f.number))
+        self.plan.sensitive
     }
 
     /// Bank C's table (interface specification 3.0, "Message layout"). The same table ships as
@@ -269,7 +309,10 @@ impl MessageSpec {
         match Self::new(fields) {
             Ok(spec) => spec,
             // A constant table: the unit tests check it; an empty table is safer than a panic.
-            Err(_) => Self { fields: Vec::new() },
+            Err(_) => Self {
+                plan: Plan::of(&[]),
+                fields: Vec::new(),
+            },
         }
     }
 }
