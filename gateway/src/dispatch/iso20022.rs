@@ -37,7 +37,7 @@ use crate::domain::{AccountKind, ItemStatus, PartState, RecipientKind, ids};
 use crate::intake::parse::{HeaderIn, ItemIn};
 use crate::ops::metrics;
 use crate::results::Mismatch;
-use crate::store::{ItemResult, ItemRow, PartRow, StoreError};
+use crate::store::{ItemResult, PartRow, SentItem, StoreError};
 
 /// Why an HTTP exchange gave no answer.
 #[derive(Debug, thiserror::Error)]
@@ -743,7 +743,7 @@ pub async fn ask(
             app.store.poll_again(&part.part_id, next, None).await
         }
         Some(StatusOutcome::Final) => {
-            let sent = app.store.part_items(&part.part_id).await?;
+            let sent = app.store.part_sent(&part.part_id).await?;
             match reconcile(&part.bank_ref, &sent, &report, &bank.profile.codes) {
                 Ok(results) => apply_final(app, bank, &part, &results, now_ms).await,
                 Err(m) => review(app, bank, &part, "reconcile", m.0).await,
@@ -775,11 +775,11 @@ fn beijing_time_ms(t: BeijingTime) -> Option<i64> {
 /// (`ACCC` all credited, `RJCT` none, `PART` some).
 pub fn reconcile(
     bank_ref: &str,
-    sent: &[ItemRow],
+    sent: &[SentItem],
     report: &StatusReport,
     codes: &bank_profiles::Codes,
 ) -> Result<Vec<ItemResult>, Mismatch> {
-    let by_e2e: HashMap<String, &ItemRow> = sent
+    let by_e2e: HashMap<String, &SentItem> = sent
         .iter()
         .map(|i| (end_to_end_id(bank_ref, i.seq), i))
         .collect();
@@ -873,32 +873,12 @@ mod tests {
 
     const REF: &str = "01M8BN0000000000TEST";
 
-    fn sent(seq: i64) -> ItemRow {
-        ItemRow {
-            batch_id: "b".into(),
+    fn sent(seq: i64) -> SentItem {
+        SentItem {
             seq,
-            recipient_kind: RecipientKind::Person,
-            name: Pii::new("张三"),
-            id_no: Pii::new("220203196602074567"),
-            account_no: Pii::new(format!("62179955057247541{seq:02}")),
-            account_kind: AccountKind::Ssc,
-            account_bank_code: "102241000019".into(),
             amount_fen: 100,
-            phone: Pii::new("13900000000"),
-            ssc_exempt: false,
-            memo: String::new(),
-            status: ItemStatus::Sent,
-            reject_code: None,
-            reject_message: None,
-            part_id: Some("p".into()),
-            result_code: None,
-            fail_code: None,
-            fail_reason: None,
-            result_bank_code: None,
-            confirmed_at: None,
-            bank_txn_no: None,
-            final_at: None,
-            bank_ref: None,
+            account_no: Pii::new(format!("62179955057247541{seq:02}")),
+            account_bank_code: "102241000019".into(),
         }
     }
 

@@ -573,7 +573,7 @@ async fn ask(
         )
         .await;
     }
-    let sent = app.store.part_items(&part.part_id).await?;
+    let sent = app.store.part_sent(&part.part_id).await?;
     let credited = bank
         .profile
         .codes

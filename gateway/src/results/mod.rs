@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::clock::{SHANGHAI, to_ms};
 use crate::domain::ItemStatus;
 use crate::intake::rules::{Violation, codes};
-use crate::store::{EventRow, FinalInfo, ItemResult, ItemRow};
+use crate::store::{EventRow, FinalInfo, ItemResult, SentItem};
 
 /// Why an answer does not reconcile with what was sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,12 +40,12 @@ pub fn beijing_ms(date: &str, time_of_day: &str) -> Option<i64> {
 /// Reconciles a final fixed-width query reply with the part's items: every sent item has exactly one
 /// result with the same account and amount, nothing else; the trailer and header totals add up.
 pub fn reconcile_fixed_width(
-    sent: &[ItemRow],
+    sent: &[SentItem],
     reply: &QueryReply,
     item_codes: &Codes,
     credited: &str,
 ) -> Result<Vec<ItemResult>, Mismatch> {
-    let by_seq: HashMap<i64, &ItemRow> = sent.iter().map(|i| (i.seq, i)).collect();
+    let by_seq: HashMap<i64, &SentItem> = sent.iter().map(|i| (i.seq, i)).collect();
     let mut seen = HashMap::with_capacity(sent.len());
     let (mut success, mut success_amt, mut fail, mut fail_amt, mut sum) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
@@ -191,35 +191,15 @@ pub fn final_events(bank: &str, f: &FinalInfo) -> Vec<EventRow> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{AccountKind, Pii, RecipientKind};
+    use crate::domain::Pii;
     use codecs::format::fixed_width::messages::{QueryReplyHeader, ResultDetail, Trailer};
 
-    fn sent(seq: i64, amount: i64) -> ItemRow {
-        ItemRow {
-            batch_id: "b".into(),
+    fn sent(seq: i64, amount: i64) -> SentItem {
+        SentItem {
             seq,
-            recipient_kind: RecipientKind::Person,
-            name: Pii::new("张三"),
-            id_no: Pii::new("220203196602074567"),
-            account_no: Pii::new(format!("62179955057247541{seq:02}")),
-            account_kind: AccountKind::Ssc,
-            account_bank_code: "102241000019".into(),
             amount_fen: amount,
-            phone: Pii::new("13900000000"),
-            ssc_exempt: false,
-            memo: String::new(),
-            status: ItemStatus::Sent,
-            reject_code: None,
-            reject_message: None,
-            part_id: Some("p".into()),
-            result_code: None,
-            fail_code: None,
-            fail_reason: None,
-            result_bank_code: None,
-            confirmed_at: None,
-            bank_txn_no: None,
-            final_at: None,
-            bank_ref: None,
+            account_no: Pii::new(format!("62179955057247541{seq:02}")),
+            account_bank_code: "102241000019".into(),
         }
     }
 

@@ -4,11 +4,11 @@ use futures::TryStreamExt;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::batches::{ITEM_SELECT, item_from_row};
+use super::batches::{ITEM_SELECT, item_from_row, open_item_field};
 use super::misc::insert_events;
 use super::rows::*;
 use super::{Backend, Store, StoreError, StoreResult, no_index, param, placeholders};
-use crate::domain::{ItemStatus, PartState};
+use crate::domain::{ItemStatus, PartState, Pii};
 
 const PART_COLS: &str = "part_id, batch_id, bank_code, bank_ref, part_no, item_count, amount_fen, state, attempts, \
      polls, bank_batch_id, accepted_at, last_error";
@@ -181,6 +181,35 @@ impl Store {
         let mut out = Vec::new();
         while let Some(r) = rows.try_next().await? {
             out.push(item_from_row(&self.keys.data, &r)?);
+        }
+        Ok(out)
+    }
+
+    /// What reconciliation needs of a part's items, in `seq` order: the other personal fields stay
+    /// sealed, and a row is a fifth of an [`ItemRow`].
+    pub async fn part_sent(&self, part_id: &str) -> StoreResult<Vec<SentItem>> {
+        let mut rows = sqlx::query(
+            "select batch_id, seq, amount_fen, account_no, account_bank_code from items \
+             where part_id = $1 order by seq",
+        )
+        .bind(part_id)
+        .fetch(self.pool());
+        let mut out = Vec::new();
+        while let Some(r) = rows.try_next().await? {
+            let batch_id: String = r.try_get("batch_id")?;
+            let seq: i64 = r.try_get("seq")?;
+            out.push(SentItem {
+                seq,
+                amount_fen: r.try_get("amount_fen")?,
+                account_no: Pii::new(open_item_field(
+                    &self.keys.data,
+                    &r,
+                    &batch_id,
+                    seq,
+                    "account_no",
+                )?),
+                account_bank_code: r.try_get("account_bank_code")?,
+            });
         }
         Ok(out)
     }

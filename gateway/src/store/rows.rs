@@ -132,6 +132,19 @@ pub struct NewItem {
     pub replaces: Option<(String, i64)>,
 }
 
+/// What reconciling a bank's answer needs of an item it was sent: only the account is opened.
+#[derive(Debug, Clone)]
+pub struct SentItem {
+    /// Sequence number.
+    pub seq: i64,
+    /// Amount.
+    pub amount_fen: i64,
+    /// Account number.
+    pub account_no: AccountNo,
+    /// Account bank.
+    pub account_bank_code: String,
+}
+
 /// An item as stored.
 #[derive(Debug, Clone)]
 pub struct ItemRow {
