@@ -6,7 +6,7 @@
 const CHUNK: usize = 16;
 
 /// Whether every byte of `bytes` is `ok`.
-#[inline]
+#[inline(always)]
 pub fn all(bytes: &[u8], ok: impl Fn(u8) -> bool) -> bool {
     let mut chunks = bytes.chunks_exact(CHUNK);
     for c in &mut chunks {
@@ -18,7 +18,7 @@ pub fn all(bytes: &[u8], ok: impl Fn(u8) -> bool) -> bool {
 }
 
 /// The position of the first byte that is not `ok`.
-#[inline]
+#[inline(always)]
 pub fn first_not(bytes: &[u8], ok: impl Fn(u8) -> bool) -> Option<usize> {
     if all(bytes, &ok) {
         None
@@ -28,7 +28,7 @@ pub fn first_not(bytes: &[u8], ok: impl Fn(u8) -> bool) -> Option<usize> {
 }
 
 /// The length of the longest prefix of `bytes` whose bytes are all `ok`.
-#[inline]
+#[inline(always)]
 pub fn prefix(bytes: &[u8], ok: impl Fn(u8) -> bool) -> usize {
     let mut at = 0;
     for c in bytes.chunks_exact(CHUNK) {
@@ -45,7 +45,7 @@ pub fn prefix(bytes: &[u8], ok: impl Fn(u8) -> bool) -> usize {
 
 /// `bytes` without its trailing `pad` bytes (a padded field is often mostly padding: those are
 /// skipped a chunk at a time).
-#[inline]
+#[inline(always)]
 pub fn trim_end(bytes: &[u8], pad: u8) -> &[u8] {
     let mut end = bytes.len();
     while end >= CHUNK
@@ -62,21 +62,62 @@ pub fn trim_end(bytes: &[u8], pad: u8) -> &[u8] {
 }
 
 /// A printable ASCII byte (0x20..=0x7E).
-#[inline]
+#[inline(always)]
 pub fn printable(b: u8) -> bool {
     b.wrapping_sub(0x20) < 0x5F
 }
 
 /// An ASCII digit.
-#[inline]
+#[inline(always)]
 pub fn digit(b: u8) -> bool {
     b.wrapping_sub(b'0') < 10
 }
 
 /// An ASCII letter or digit.
-#[inline]
+#[inline(always)]
 pub fn alphanumeric(b: u8) -> bool {
     digit(b) | ((b | 0x20).wrapping_sub(b'a') < 26)
+}
+
+/// Valid UTF-8 runs of a frame or record, found in step with its fields (asked for in frame order):
+/// the text of an ASCII value is sliced from the run that holds it, so the bytes are checked as UTF-8
+/// once per run rather than once per field (safe code has no other way from checked ASCII bytes to
+/// `&str`).
+pub struct Utf8Runs<'a> {
+    frame: &'a [u8],
+    /// Offset of the current run in the frame.
+    at: usize,
+    /// The run.
+    run: &'a str,
+}
+
+impl<'a> Utf8Runs<'a> {
+    pub fn new(frame: &'a [u8]) -> Self {
+        Self {
+            frame,
+            at: 0,
+            run: "",
+        }
+    }
+
+    /// The text of bytes `start..end` of the frame, if they are valid UTF-8 (ASCII always is).
+    #[inline]
+    pub fn text(&mut self, start: usize, end: usize) -> Option<&'a str> {
+        if start == end {
+            return Some("");
+        }
+        if start < self.at || end > self.at + self.run.len() {
+            // A new run from `start` (a character boundary for an ASCII value): the longest valid
+            // UTF-8 there.
+            let rest = self.frame.get(start..)?;
+            self.run = match std::str::from_utf8(rest) {
+                Ok(all) => all,
+                Err(e) => std::str::from_utf8(rest.get(..e.valid_up_to())?).ok()?,
+            };
+            self.at = start;
+        }
+        self.run.get(start - self.at..end - self.at)
+    }
 }
 
 #[cfg(test)]
@@ -90,6 +131,22 @@ mod tests {
             assert_eq!(digit(b), b.is_ascii_digit(), "{b:02X}");
             assert_eq!(alphanumeric(b), b.is_ascii_alphanumeric(), "{b:02X}");
         }
+    }
+
+    #[test]
+    fn utf8_runs_slice_ascii_values_around_other_bytes() {
+        let frame = b"0200\x82\x20AB12\xD5\xC5 CD\xFFEF";
+        let mut runs = Utf8Runs::new(frame);
+        assert_eq!(runs.text(0, 4), Some("0200"));
+        assert_eq!(runs.text(6, 8), Some("AB"));
+        assert_eq!(runs.text(8, 10), Some("12"));
+        assert_eq!(runs.text(10, 10), Some(""));
+        assert_eq!(runs.text(10, 12), None, "GBK is no UTF-8");
+        assert_eq!(runs.text(12, 15), Some(" CD"));
+        assert_eq!(runs.text(16, 18), Some("EF"));
+        assert_eq!(runs.text(16, 19), None, "past the end");
+        // Asked for out of order: a new run.
+        assert_eq!(runs.text(0, 2), Some("02"));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use crate::field::gbk::{self, GbkError};
-use crate::field::scan;
+use crate::field::scan::{self, Utf8Runs};
 
 pub mod messages;
 
@@ -399,6 +399,12 @@ impl RecordLayout {
                 expected: self.record_len,
             });
         }
+        let mut runs = Utf8Runs::new(record);
+        // Checked ASCII at `at` as text: sliced from a checked run of the record.
+        let mut ascii_at = |at: usize, bytes: &'a [u8]| {
+            runs.text(at, at + bytes.len())
+                .map_or_else(|| ascii(bytes), Cow::Borrowed)
+        };
         for (i, f) in self.fields.iter().enumerate() {
             let bytes = &record[f.at..f.at + f.width];
             let err = |problem| DecodeError::Field {
@@ -418,12 +424,12 @@ impl RecordLayout {
                     if !scan::all(bytes, scan::digit) {
                         return Err(err("not digits"));
                     }
-                    ascii(bytes)
+                    ascii_at(f.at, bytes)
                 }
                 FieldKind::Text => {
                     let text = trim_end_spaces(bytes);
                     if scan::all(text, scan::printable) {
-                        ascii(text)
+                        ascii_at(f.at, text)
                     } else if let Some(decoded) = gbk::decode_text(text) {
                         Cow::Owned(decoded)
                     } else {

@@ -5,11 +5,10 @@
 //! not be delimited), trailing bytes are rejected, and every error names the element (MTI, bitmap or
 //! field number) and the byte offset from the start of the message, never a value.
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::field::gbk::{self, GbkError};
-use crate::field::scan;
+use crate::field::scan::{self, Utf8Runs};
 
 use super::spec::{Enc, FieldKind, FieldSpec, MessageSpec, bit};
 
@@ -70,6 +69,151 @@ impl<const N: usize> From<[u8; N]> for FieldValue {
     }
 }
 
+/// A message's fields by number, kept in ascending order: a sorted vector (a message holds a few
+/// dozen fields at most, usually set in ascending order), with the map methods of a `BTreeMap`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Fields(Vec<(u8, FieldValue)>);
+
+type Entry = (u8, FieldValue);
+
+/// [`Fields`]' iterator: numbers and values, ascending.
+pub type FieldsIter<'a> =
+    std::iter::Map<std::slice::Iter<'a, Entry>, fn(&'a Entry) -> (&'a u8, &'a FieldValue)>;
+
+fn entry_refs(e: &Entry) -> (&u8, &FieldValue) {
+    (&e.0, &e.1)
+}
+
+impl Fields {
+    /// No fields.
+    pub fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    fn find(&self, number: u8) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&number, |e| e.0)
+    }
+
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Field `number`.
+    pub fn get(&self, number: &u8) -> Option<&FieldValue> {
+        self.find(*number).ok().map(|i| &self.0[i].1)
+    }
+
+    /// Field `number`, to change it.
+    pub fn get_mut(&mut self, number: &u8) -> Option<&mut FieldValue> {
+        let i = self.find(*number).ok()?;
+        Some(&mut self.0[i].1)
+    }
+
+    /// Whether field `number` is present.
+    pub fn contains_key(&self, number: &u8) -> bool {
+        self.find(*number).is_ok()
+    }
+
+    /// Sets field `number`, returning its previous value.
+    pub fn insert(&mut self, number: u8, value: FieldValue) -> Option<FieldValue> {
+        // Usually appended: fields are mostly set in ascending order.
+        if self.0.last().is_none_or(|e| e.0 < number) {
+            self.0.push((number, value));
+            return None;
+        }
+        match self.find(number) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+            Err(i) => {
+                self.0.insert(i, (number, value));
+                None
+            }
+        }
+    }
+
+    /// Removes field `number`, returning its value.
+    pub fn remove(&mut self, number: &u8) -> Option<FieldValue> {
+        let i = self.find(*number).ok()?;
+        Some(self.0.remove(i).1)
+    }
+
+    /// Numbers and values, ascending.
+    pub fn iter(&self) -> FieldsIter<'_> {
+        self.0.iter().map(entry_refs)
+    }
+
+    /// The field numbers, ascending.
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &u8> + ExactSizeIterator + Clone {
+        self.0.iter().map(|e| &e.0)
+    }
+
+    /// The values, by ascending number.
+    pub fn values(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = &FieldValue> + ExactSizeIterator + Clone {
+        self.0.iter().map(|e| &e.1)
+    }
+
+    /// The lowest-numbered field.
+    pub fn first_key_value(&self) -> Option<(&u8, &FieldValue)> {
+        self.0.first().map(entry_refs)
+    }
+
+    /// The highest-numbered field.
+    pub fn last_key_value(&self) -> Option<(&u8, &FieldValue)> {
+        self.0.last().map(entry_refs)
+    }
+}
+
+impl<'a> IntoIterator for &'a Fields {
+    type Item = (&'a u8, &'a FieldValue);
+    type IntoIter = FieldsIter<'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl IntoIterator for Fields {
+    type Item = (u8, FieldValue);
+    type IntoIter = std::vec::IntoIter<Entry>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+/// Like a `BTreeMap`'s: for a number given twice, the last value stays.
+impl FromIterator<(u8, FieldValue)> for Fields {
+    fn from_iter<I: IntoIterator<Item = (u8, FieldValue)>>(iter: I) -> Self {
+        let mut fields = Self::new();
+        for (n, v) in iter {
+            fields.insert(n, v);
+        }
+        fields
+    }
+}
+
+impl Extend<(u8, FieldValue)> for Fields {
+    fn extend<I: IntoIterator<Item = (u8, FieldValue)>>(&mut self, iter: I) {
+        for (n, v) in iter {
+            self.insert(n, v);
+        }
+    }
+}
+
+/// Values in the clear: print a [`Message`], whose `Debug` masks personal data, not its fields.
+impl fmt::Debug for Fields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
 /// One message: MTI and present fields by number.
 ///
 /// Its `Debug` masks personal data: a message from [`decode`] or [`MessageSpec::message`] masks the
@@ -80,7 +224,7 @@ pub struct Message {
     /// Message type indicator, four ASCII digits (`0200`).
     pub mti: String,
     /// Present fields (2..=128), written in ascending order.
-    pub fields: BTreeMap<u8, FieldValue>,
+    pub fields: Fields,
     /// Fields masked by `Debug` (bit n-1 for field n).
     masked: u128,
 }
@@ -90,7 +234,7 @@ impl Message {
     pub fn new(mti: impl Into<String>) -> Self {
         Self {
             mti: mti.into(),
-            fields: BTreeMap::new(),
+            fields: Fields::new(),
             masked: u128::MAX,
         }
     }
@@ -611,11 +755,52 @@ pub fn decode(spec: &MessageSpec, bytes: &[u8]) -> Result<Message, DecodeError> 
     decode_view(spec, bytes).map(|view| view.to_message())
 }
 
-/// Where a present field's value lies in the frame (padding of `ans`/GBK fixed fields left out).
+/// A present field's value in the frame (padding of `ans`/GBK fixed fields left out): its text when
+/// that is ASCII, its bytes otherwise (binary, or GBK beyond ASCII, decoded when asked for).
 #[derive(Debug, Clone, Copy, Default)]
-struct Span {
-    start: usize,
-    end: usize,
+enum Slot<'a> {
+    #[default]
+    Missing,
+    Text(&'a str),
+    Raw(&'a [u8]),
+}
+
+/// Slots kept in the view itself; a message with more fields keeps the rest in a `Vec`.
+const INLINE_SLOTS: usize = 24;
+
+/// The present fields' slots in field order (the `k`-th present field at `k`): a view stays small
+/// (it is returned by value) and allocates nothing for messages of up to [`INLINE_SLOTS`] fields.
+#[derive(Debug, Clone)]
+struct Slots<'a> {
+    inline: [Slot<'a>; INLINE_SLOTS],
+    more: Vec<Slot<'a>>,
+    len: usize,
+}
+
+impl<'a> Slots<'a> {
+    fn new() -> Self {
+        Self {
+            inline: [Slot::Missing; INLINE_SLOTS],
+            more: Vec::new(),
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, slot: Slot<'a>) {
+        match self.inline.get_mut(self.len) {
+            Some(s) => *s = slot,
+            None => self.more.push(slot),
+        }
+        self.len += 1;
+    }
+
+    fn get(&self, k: usize) -> Slot<'a> {
+        let slot = match k.checked_sub(INLINE_SLOTS) {
+            None => self.inline.get(k),
+            Some(k) => self.more.get(k),
+        };
+        slot.copied().unwrap_or_default()
+    }
 }
 
 /// A checked message that borrows its values from the frame: what [`decode`] returns, without a copy
@@ -629,8 +814,8 @@ pub struct MessageView<'a> {
     frame: &'a [u8],
     /// Bit `n - 1` for each present field `n`.
     present: u128,
-    /// The value of field `n` at `[n - 1]`.
-    spans: [Span; 128],
+    /// Their values, in field order.
+    slots: Slots<'a>,
 }
 
 impl<'a> MessageView<'a> {
@@ -672,17 +857,31 @@ impl<'a> MessageView<'a> {
     /// The bytes of field `number`'s value as on the wire, without its length prefix and without the
     /// trailing spaces of an `ans` or GBK fixed field.
     pub fn raw(&self, number: u8) -> Option<&'a [u8]> {
-        if !self.has(number) {
-            return None;
+        match self.slot(number) {
+            Slot::Missing => None,
+            Slot::Text(t) => Some(t.as_bytes()),
+            Slot::Raw(b) => Some(b),
         }
-        let s = self.spans[usize::from(number - 1)];
-        self.frame.get(s.start..s.end)
+    }
+
+    fn slot(&self, number: u8) -> Slot<'a> {
+        let b = bit(number);
+        if self.present & b == 0 {
+            return Slot::Missing;
+        }
+        // Field `number` is the k-th present one, k = the number of present fields below it.
+        self.slots
+            .get((self.present & (b - 1)).count_ones() as usize)
     }
 
     /// Field `number` as text (a text field), borrowed from the frame unless GBK text had to be
     /// decoded. Equal to what [`Message::text`] gives for the decoded message.
     pub fn text(&self, number: u8) -> Option<Cow<'a, str>> {
-        let raw = self.raw(number)?;
+        let raw = match self.slot(number) {
+            Slot::Missing => return None,
+            Slot::Text(t) => return Some(Cow::Borrowed(t)),
+            Slot::Raw(b) => b,
+        };
         match self.spec.field(number)?.encoding {
             Enc::Binary => None,
             Enc::Gbk => Some(gbk_text(raw)),
@@ -798,8 +997,9 @@ pub fn decode_view<'a>(
         spec,
         frame: bytes,
         present: 0,
-        spans: [Span::default(); 128],
+        slots: Slots::new(),
     };
+    let mut utf8 = Utf8Runs::new(bytes);
     while bitmap != 0 {
         let i = bitmap.leading_zeros();
         bitmap &= !(1u128 << (127 - i));
@@ -814,7 +1014,7 @@ pub fn decode_view<'a>(
             };
             return Err(DecodeError::UnknownField { field: n, offset });
         };
-        view.spans[usize::from(n - 1)] = read_field(&mut r, f)?;
+        view.slots.push(read_field(&mut r, f, &mut utf8)?);
         view.present |= bit(n);
     }
     if r.pos != bytes.len() {
@@ -826,7 +1026,11 @@ pub fn decode_view<'a>(
     Ok(view)
 }
 
-fn read_field(r: &mut Reader<'_>, f: &FieldSpec) -> Result<Span, DecodeError> {
+fn read_field<'a>(
+    r: &mut Reader<'a>,
+    f: &FieldSpec,
+    utf8: &mut Utf8Runs<'a>,
+) -> Result<Slot<'a>, DecodeError> {
     let field = f.number;
     let element = Element::Field(field);
     let len = match f.kind {
@@ -859,20 +1063,18 @@ fn read_field(r: &mut Reader<'_>, f: &FieldSpec) -> Result<Span, DecodeError> {
         offset: offset + at,
         problem,
     };
-    let span = |text: &[u8]| Span {
-        start: offset,
-        end: offset + text.len(),
+    // Checked ASCII: its text (the bytes, should the frame ever not be UTF-8 there).
+    let span = |text: &'a [u8], utf8: &mut Utf8Runs<'a>| {
+        utf8.text(offset, offset + text.len())
+            .map_or(Slot::Raw(text), Slot::Text)
     };
-    let check = |bad_at: Option<usize>, text: &[u8], problem| match bad_at {
+    let mut check = |bad_at: Option<usize>, text: &'a [u8], problem| match bad_at {
         Some(p) => Err(bad(p, problem)),
-        None => Ok(span(text)),
+        None => Ok(span(text, utf8)),
     };
     let fixed = matches!(f.kind, FieldKind::Fixed { .. });
     match f.encoding {
-        Enc::Binary => Ok(Span {
-            start: offset,
-            end: offset + len,
-        }),
+        Enc::Binary => Ok(Slot::Raw(raw)),
         Enc::Numeric => check(scan::first_not(raw, scan::digit), raw, "not an ASCII digit"),
         Enc::Alpha => check(
             scan::first_not(raw, scan::alphanumeric),
@@ -890,7 +1092,12 @@ fn read_field(r: &mut Reader<'_>, f: &FieldSpec) -> Result<Span, DecodeError> {
         Enc::Gbk => {
             // A space can never be a GBK trail byte (those are 0x40 and up): trimming is safe.
             let text = if fixed { trim_spaces(raw) } else { raw };
-            let span = span(text);
+            // Text beyond ASCII is GBK, decoded when asked for.
+            let span = if text.is_ascii() {
+                span(text, utf8)
+            } else {
+                Slot::Raw(text)
+            };
             // One pass on good text; the two checks below, in their order, find what is wrong.
             if gbk::is_strict_text(text) {
                 return Ok(span);
@@ -1224,6 +1431,31 @@ mod tests {
             .with(102, "11001234567890")
             .with(121, "RS002OK")
             .with(128, [0xAB; 8])
+    }
+
+    #[test]
+    fn fields_behave_like_a_btree_map() {
+        let mut f = Fields::new();
+        assert!(f.is_empty());
+        assert_eq!(f.insert(48, "b".into()), None);
+        assert_eq!(f.insert(3, "a".into()), None);
+        assert_eq!(f.insert(128, vec![1u8].into()), None);
+        assert_eq!(f.insert(11, "c".into()), None);
+        assert_eq!(f.insert(3, "A".into()), Some("a".into()));
+        assert_eq!(f.keys().copied().collect::<Vec<_>>(), [3, 11, 48, 128]);
+        assert_eq!(f.len(), 4);
+        assert_eq!(f.get(&3), Some(&"A".into()));
+        assert!(f.contains_key(&128) && !f.contains_key(&4));
+        assert_eq!(f.remove(&11), Some("c".into()));
+        assert_eq!(f.remove(&11), None);
+        assert_eq!(f.first_key_value().map(|(n, _)| *n), Some(3));
+        assert_eq!(f.last_key_value().map(|(n, _)| *n), Some(128));
+        let pairs: Vec<(u8, FieldValue)> = vec![(7, "x".into()), (2, "y".into()), (7, "z".into())];
+        let g: Fields = pairs.into_iter().collect();
+        assert_eq!(g.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [2, 7]);
+        assert_eq!(g.get(&7), Some(&"z".into()), "the last value stays");
+        assert_eq!(format!("{g:?}"), r#"{2: Text("y"), 7: Text("z")}"#);
+        assert_eq!(g.into_iter().count(), 2);
     }
 
     #[test]

@@ -20,8 +20,8 @@ pub mod tlv;
 
 pub use mac::{MAC_FIELD, MacError, encode_with_mac, mac_input, verify_mac};
 pub use message::{
-    DecodeError, Element, EncodeError, FieldValue, Message, MessageView, decode, decode_view,
-    encode, encode_into,
+    DecodeError, Element, EncodeError, FieldValue, Fields, Message, MessageView, decode,
+    decode_view, encode, encode_into,
 };
 pub use spec::{Enc, FieldKind, FieldSpec, MessageSpec, SpecError};
 pub use tlv::{Tlv, TlvError};
