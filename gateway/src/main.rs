@@ -10,12 +10,6 @@ use gateway::clock::SystemClock;
 use gateway::config::Config;
 use gateway::{demo, ops, server};
 
-/// mimalloc, not the system allocator: rows cross threads (SQLite's worker thread makes them, the
-/// runtime's threads drop them), and glibc's arenas serialise those frees behind a lock
-/// (docs/performance.md, "Allocator").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "gateway",
