@@ -153,8 +153,11 @@ async fn lost_answers(backend: StoreBackend, tag: &str, items: usize) {
         tag,
         items,
         |c| {
+            // One part: its answers (submit, status polls) are few, so the share is high enough that
+            // some are lost in every run (at 300, 3 of 6 runs on 2026-11-26 lost none: the draw
+            // depends on the part's random MsgId).
             c.faults = Faults {
-                drop_before_reply_permille: 300,
+                drop_before_reply_permille: 700,
                 duplicate_reply_permille: 200,
                 ..Faults::default()
             }
