@@ -58,27 +58,8 @@ fn verify(dir: &Path, db: &Path) -> (i32, String) {
 
 /// A store at `db` migrated only as far as the releases before the audit chain.
 async fn store_before_the_chain(dir: &Path, db: &Path) -> sqlx::AnyPool {
-    let old = dir.join("old-migrations");
-    std::fs::create_dir_all(&old).expect("dir");
-    let all = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
-    for e in std::fs::read_dir(&all).expect("migrations") {
-        let e = e.expect("entry");
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.as_str() < "20261126104500" {
-            std::fs::copy(e.path(), old.join(&name)).expect("copy");
-        }
-    }
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&format!("sqlite://{}?mode=rwc", db.display()))
-        .await
-        .expect("db");
-    sqlx::migrate::Migrator::new(old.as_path())
-        .await
-        .expect("migrator")
-        .run(&pool)
-        .await
-        .expect("old migrations");
-    pool
+    let url = format!("sqlite://{}?mode=rwc", db.display());
+    store_migrated_before(&url, "sqlite", "20261126104500", dir).await
 }
 
 /// Runs one statement on the SQLite file.

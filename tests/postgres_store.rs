@@ -1748,28 +1748,9 @@ async fn two_gateways_on_one_database_share_the_work_and_pay_each_item_once() {
     sim.shutdown().await;
 }
 
-/// Applies this gateway's migrations older than `before` (the store as an earlier version left it).
+/// A store as the version before the claims table left it, with two of its items.
 async fn migrate_before(url: &str, backend: &str, before: &str, dir: &std::path::Path) {
-    let old = dir.join(format!("old-{backend}"));
-    std::fs::create_dir_all(&old).expect("dir");
-    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(backend);
-    for e in std::fs::read_dir(&all).expect("migrations") {
-        let e = e.expect("entry");
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.as_str() < before {
-            std::fs::copy(e.path(), old.join(&name)).expect("copy");
-        }
-    }
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(url).await.expect("db");
-    sqlx::migrate::Migrator::new(old.as_path())
-        .await
-        .expect("migrator")
-        .run(&pool)
-        .await
-        .expect("old migrations");
+    let pool = store_migrated_before(url, backend, before, dir).await;
     // Two items of an earlier version: one holding a claim (hex key, as it was), one rejected.
     let key = LookupKey::development().hash(&["claim", "a", "S1", "2026"]);
     for (seq, claim) in [(1i64, Some(key)), (2, None)] {

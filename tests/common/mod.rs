@@ -402,6 +402,37 @@ pub async fn query_texts(db: &Path, sql: &str) -> Option<Vec<Option<String>>> {
     out
 }
 
+/// A store as an earlier version of this gateway left it: the migrations of `backend` (`sqlite` or
+/// `postgres`) older than `before` (a version prefix), copied into `dir` and applied to `url`.
+pub async fn store_migrated_before(
+    url: &str,
+    backend: &str,
+    before: &str,
+    dir: &Path,
+) -> sqlx::AnyPool {
+    let old = dir.join(format!("old-migrations-{backend}"));
+    std::fs::create_dir_all(&old).expect("dir");
+    let all = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    for e in std::fs::read_dir(&all).expect("migrations") {
+        let e = e.expect("entry");
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.as_str() < before {
+            std::fs::copy(e.path(), old.join(&name)).expect("copy");
+        }
+    }
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.expect("db");
+    sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .expect("migrator")
+        .run(&pool)
+        .await
+        .expect("old migrations");
+    pool
+}
+
 /// Starts the `gateway` binary as a child process: `serve --config FILE` (logs as `GW_TEST_LOG` says,
 /// `warn` by default).
 pub fn spawn_gateway(config: &Path) -> std::process::Child {

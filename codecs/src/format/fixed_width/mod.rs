@@ -567,9 +567,8 @@ mod tests {
         .expect("layout")
     }
 
-    #[test]
-    fn encodes_pads_and_decodes() {
-        let l = layout();
+    /// The layout's record of 张三, `AB1`, 1234 fen.
+    fn sample(l: &RecordLayout) -> Vec<u8> {
         let mut out = Vec::new();
         l.encode(&mut out, |n| match n {
             "name" => "张三".into(),
@@ -578,6 +577,13 @@ mod tests {
             _ => Value::Blank,
         })
         .expect("encode");
+        out
+    }
+
+    #[test]
+    fn encodes_pads_and_decodes() {
+        let l = layout();
+        let out = sample(&l);
         assert_eq!(out.len(), 20);
         assert_eq!(&out[..1], b"D");
         assert_eq!(&out[5..7], b"  ");
@@ -661,14 +667,7 @@ mod tests {
     #[test]
     fn read_hands_over_each_value_as_decode_does() {
         let l = layout();
-        let mut out = Vec::new();
-        l.encode(&mut out, |n| match n {
-            "name" => "张三".into(),
-            "id" => "AB1".into(),
-            "amount" => 1234u64.into(),
-            _ => Value::Blank,
-        })
-        .expect("encode");
+        let out = sample(&l);
         let mut seen = Vec::new();
         l.read(&out, |i, v| seen.push((i, v))).expect("read");
         assert!(matches!(seen[0], (0, Cow::Borrowed("D"))));
