@@ -219,7 +219,19 @@ fn strict_with(bytes: &[u8], single: impl Fn(u8) -> bool + Copy) -> bool {
 /// Decodes strict GBK text without control characters (see [`is_strict_text`]) in one pass; `None`
 /// when the bytes are not that (ask [`check`] and a control-byte scan which it is).
 pub fn decode_text(bytes: &[u8]) -> Option<String> {
-    decode_with(bytes, scan::printable)
+    let mut out = String::new();
+    decode_text_into(bytes, &mut out).then_some(out)
+}
+
+/// [`decode_text`] appending to `out` (a buffer reused from record to record: no allocation once it
+/// is large enough). `false`, with `out` as it was, when the bytes are not strict GBK text.
+pub fn decode_text_into(bytes: &[u8], out: &mut String) -> bool {
+    let start = out.len();
+    if decode_with(bytes, scan::printable, out).is_some() {
+        return true;
+    }
+    out.truncate(start);
+    false
 }
 
 /// Decodes by the pair table: ASCII runs copied, pairs looked up. `None` for anything that is not
@@ -228,15 +240,17 @@ fn decode_fast(bytes: &[u8]) -> Option<String> {
     if bytes.is_ascii() {
         return std::str::from_utf8(bytes).ok().map(str::to_owned);
     }
-    decode_with(bytes, |b| b < 0x80)
+    let mut out = String::new();
+    decode_with(bytes, |b| b < 0x80, &mut out).map(|()| out)
 }
 
-/// Strict GBK whose single bytes are all `single`, decoded.
+/// Strict GBK whose single bytes are all `single`, decoded and appended to `out` (which holds part of
+/// it when the answer is `None`).
 #[inline]
-fn decode_with(bytes: &[u8], single: impl Fn(u8) -> bool + Copy) -> Option<String> {
+fn decode_with(bytes: &[u8], single: impl Fn(u8) -> bool + Copy, out: &mut String) -> Option<()> {
     let table = pair_table();
     // Two GBK bytes become at most three UTF-8 bytes.
-    let mut out = String::with_capacity(bytes.len() + bytes.len() / 2);
+    out.reserve(bytes.len() + bytes.len() / 2);
     let mut i = 0;
     while i < bytes.len() {
         let run = scan::prefix(&bytes[i..], single);
@@ -252,7 +266,7 @@ fn decode_with(bytes: &[u8], single: impl Fn(u8) -> bool + Copy) -> Option<Strin
         out.push(pair_char(table, lead, *bytes.get(i + 1)?)?);
         i += 2;
     }
-    Some(out)
+    Some(())
 }
 
 /// The reference decoder: encoding_rs, then every character encoded back and compared. Only run when
@@ -406,6 +420,14 @@ mod tests {
                 decode_text(&bytes),
                 text_ok.then(|| decode(&bytes).expect("ok"))
             );
+            // Into a buffer: appended after what it holds, or the buffer left as it was.
+            let mut buf = String::from("前");
+            assert_eq!(decode_text_into(&bytes, &mut buf), text_ok, "{b:02X}");
+            let expected = match decode_text(&bytes) {
+                Some(t) => format!("前{t}"),
+                None => "前".to_owned(),
+            };
+            assert_eq!(buf, expected, "{b:02X}");
         }
         let text = "阿依古丽·买买提 NM004张三 2026年耕地地力保护补贴";
         let bytes = encode(text).expect("gbk");
