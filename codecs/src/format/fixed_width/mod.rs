@@ -11,6 +11,7 @@
 //! `C` a constant. Only fields marked `cut` (free text) may be shortened, at a character boundary;
 //! any other value that does not fit is an error, never silently truncated.
 use std::borrow::Cow;
+use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
@@ -209,16 +210,36 @@ pub struct RecordLayout {
 
 /// ASCII bytes (checked) as text.
 #[inline]
-fn ascii(bytes: &[u8]) -> Cow<'_, str> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => Cow::Borrowed(text),
-        // Not reached: only checked ASCII comes here.
-        Err(_) => String::from_utf8_lossy(bytes),
-    }
+fn ascii(bytes: &[u8]) -> &str {
+    // Only checked ASCII comes here: the empty text is not reached.
+    std::str::from_utf8(bytes).unwrap_or_default()
 }
 
 fn trim_end_spaces(bytes: &[u8]) -> &[u8] {
     scan::trim_end(bytes, b' ')
+}
+
+/// Where [`RecordLayout::read_into`] left a field's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldText<'a> {
+    /// Text borrowed from the record (ASCII, trimmed of its padding), or a constant.
+    Record(&'a str),
+    /// GBK text beyond ASCII, decoded into the caller's buffer at this byte range.
+    Decoded(Range<usize>),
+}
+
+impl<'a> FieldText<'a> {
+    /// The text, `buf` being the buffer handed to [`RecordLayout::read_into`].
+    #[inline]
+    pub fn resolve<'s>(&self, buf: &'s str) -> &'s str
+    where
+        'a: 's,
+    {
+        match self {
+            FieldText::Record(text) => text,
+            FieldText::Decoded(range) => buf.get(range.clone()).unwrap_or_default(),
+        }
+    }
 }
 
 /// A decoded record: the field values in layout order (text trimmed of its padding).
@@ -376,22 +397,52 @@ impl RecordLayout {
 
     /// Reads one record (without terminator). Rejects trailing or missing bytes.
     pub fn decode<'l>(&'l self, record: &[u8]) -> Result<Record<'l>, DecodeError> {
-        let mut values = Vec::with_capacity(self.fields.len());
-        self.read(record, |_, v| values.push(v.into_owned()))?;
+        let mut buf = String::new();
+        let mut pieces = Vec::with_capacity(self.fields.len());
+        self.read_into(record, &mut buf, |_, v| pieces.push(v))?;
         Ok(Record {
             layout: self,
-            values,
+            values: pieces.iter().map(|v| v.resolve(&buf).to_owned()).collect(),
         })
     }
 
     /// Reads one record like [`RecordLayout::decode`] (the same checks, the same errors), handing
-    /// each field's value to `each` with its index in layout order, as soon as it is checked: text
-    /// trimmed of its padding, borrowed from `record` unless GBK beyond ASCII had to be decoded. On
-    /// an error, the fields before the bad one have been handed over already.
+    /// each field's value to `each` with its index in layout order: text trimmed of its padding,
+    /// borrowed from `record` unless GBK beyond ASCII had to be decoded. On an error, the fields
+    /// before the bad one have been handed over already.
     pub fn read<'a>(
         &'a self,
         record: &'a [u8],
         mut each: impl FnMut(usize, Cow<'a, str>),
+    ) -> Result<(), DecodeError> {
+        let mut buf = String::new();
+        let mut pieces = Vec::with_capacity(self.fields.len());
+        let read = self.read_into(record, &mut buf, |i, v| pieces.push((i, v)));
+        for (i, v) in pieces {
+            each(
+                i,
+                match v {
+                    FieldText::Record(text) => Cow::Borrowed(text),
+                    decoded => Cow::Owned(decoded.resolve(&buf).to_owned()),
+                },
+            );
+        }
+        read
+    }
+
+    /// The record parser, under [`RecordLayout::decode`], [`RecordLayout::read`] and the message
+    /// views: checks one record (without terminator) and hands each field's value to `each`, with
+    /// its index in layout order, as soon as it is checked. ASCII text (trimmed of its padding),
+    /// digits and constants are borrowed from `record`; GBK text beyond ASCII is decoded and
+    /// appended to `buf` (never cleared here: a caller reading many records clears it between them
+    /// and allocates nothing once it is large enough). On an error, the fields before the bad one
+    /// have been handed over and `buf` holds their text.
+    #[inline]
+    pub fn read_into<'a>(
+        &'a self,
+        record: &'a [u8],
+        buf: &mut String,
+        mut each: impl FnMut(usize, FieldText<'a>),
     ) -> Result<(), DecodeError> {
         if record.len() != self.record_len {
             return Err(DecodeError::RecordLength {
@@ -402,8 +453,10 @@ impl RecordLayout {
         let mut runs = Utf8Runs::new(record);
         // Checked ASCII at `at` as text: sliced from a checked run of the record.
         let mut ascii_at = |at: usize, bytes: &'a [u8]| {
-            runs.text(at, at + bytes.len())
-                .map_or_else(|| ascii(bytes), Cow::Borrowed)
+            FieldText::Record(
+                runs.text(at, at + bytes.len())
+                    .unwrap_or_else(|| ascii(bytes)),
+            )
         };
         for (i, f) in self.fields.iter().enumerate() {
             let bytes = &record[f.at..f.at + f.width];
@@ -418,7 +471,7 @@ impl RecordLayout {
                     if bytes != value.as_bytes() {
                         return Err(err("not the expected constant"));
                     }
-                    Cow::Borrowed(value)
+                    FieldText::Record(value)
                 }
                 FieldKind::Digits => {
                     if !scan::all(bytes, scan::digit) {
@@ -430,18 +483,21 @@ impl RecordLayout {
                     let text = trim_end_spaces(bytes);
                     if scan::all(text, scan::printable) {
                         ascii_at(f.at, text)
-                    } else if let Some(decoded) = gbk::decode_text(text) {
-                        Cow::Owned(decoded)
                     } else {
-                        // What is wrong, checked in this order.
-                        if text.iter().any(|&b| b < 0x20 || b == 0x7F) {
-                            return Err(err("control character in text"));
+                        let start = buf.len();
+                        if gbk::decode_text_into(text, buf) {
+                            FieldText::Decoded(start..buf.len())
+                        } else {
+                            // What is wrong, checked in this order.
+                            if text.iter().any(|&b| b < 0x20 || b == 0x7F) {
+                                return Err(err("control character in text"));
+                            }
+                            gbk::check(text).map_err(|_| {
+                                err("not GBK text (or a character split at the field boundary)")
+                            })?;
+                            // Not reached: text that is strict GBK without controls decodes.
+                            return Err(err("not GBK text"));
                         }
-                        gbk::check(text).map_err(|_| {
-                            err("not GBK text (or a character split at the field boundary)")
-                        })?;
-                        // Not reached: text that is strict GBK without controls decodes.
-                        return Err(err("not GBK text"));
                     }
                 }
             };
@@ -679,6 +735,38 @@ mod tests {
         assert_eq!(r.values, from_read);
         assert_eq!(l.index_of("amount"), Some(3));
         assert_eq!(l.index_of("nope"), None);
+    }
+
+    #[test]
+    fn read_into_borrows_ascii_and_appends_gbk_to_the_buffer() {
+        let l = layout();
+        let out = sample(&l);
+        // The buffer is appended to, never cleared: a caller reuses it from record to record.
+        let mut buf = String::from("x");
+        let mut seen = Vec::new();
+        l.read_into(&out, &mut buf, |i, v| seen.push((i, v)))
+            .expect("read");
+        assert_eq!(buf, "x张三");
+        assert_eq!(
+            seen,
+            vec![
+                (0, FieldText::Record("D")),
+                (1, FieldText::Decoded(1..7)),
+                (2, FieldText::Record("AB1")),
+                (3, FieldText::Record("00001234")),
+            ]
+        );
+        assert_eq!(seen[1].1.resolve(&buf), "张三");
+        assert!(
+            out.as_ptr_range()
+                .contains(&seen[2].1.resolve(&buf).as_ptr())
+        );
+        // Bad GBK leaves the buffer as it was; the fields before it were handed over.
+        let mut buf = String::new();
+        let mut n = 0;
+        let err = l.read_into(b"D\xA2\xE3    AB1  00001234", &mut buf, |_, _| n += 1);
+        assert!(matches!(err, Err(DecodeError::Field { offset: 1, .. })));
+        assert_eq!((n, buf.as_str()), (1, ""));
     }
 
     #[test]
