@@ -1,12 +1,12 @@
 //! Property tests of bank A's messages over the builtin profile's layouts: generated submits and query
-//! replies survive encode -> decode (free text cut at a character boundary when it does not fit), and
-//! no input bytes make a decoder panic.
+//! replies survive encode -> decode (free text cut at a character boundary when it does not fit), no
+//! input bytes make a decoder panic, and the detail views agree with the owned decoders on all of them.
 use std::sync::LazyLock;
 
 use codecs::field::gbk;
 use codecs::format::fixed_width::messages::{
-    Layouts, QueryReply, QueryReplyHeader, Request, ResultDetail, Submit, SubmitDetail,
-    SubmitHeader, SubmitReply, Trailer,
+    Layouts, MessageError, QueryReply, QueryReplyHeader, Request, ResultDetail, Submit,
+    SubmitDetail, SubmitHeader, SubmitReply, Trailer,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -343,6 +343,44 @@ fn decode_all(body: &[u8]) {
     let _ = l.decode_echo(body);
 }
 
+/// The detail views (`read_submit`, `read_query_reply`) and the owned decoders agree on `body`: the
+/// same values when it is accepted, the same error when it is not.
+fn views_agree(body: &[u8]) -> Result<(), TestCaseError> {
+    let l = &*LAYOUTS;
+    let mut seen = Vec::new();
+    let read = l.read_submit(body, |d| seen.push(SubmitDetail::from(d)));
+    let first_is_submit = body
+        .get(..UNIT - 2)
+        .is_some_and(|r| l.submit_header.matches(r));
+    match l.decode_request(body) {
+        Ok(Request::Submit(s)) => {
+            prop_assert_eq!(read, Ok((s.header, s.trailer)));
+            prop_assert_eq!(seen, s.details);
+        }
+        Err(e) if first_is_submit || matches!(e, MessageError::Body(_)) => {
+            prop_assert_eq!(read, Err(e));
+        }
+        // Another request, or not one: the view reader reads submits only.
+        _ => prop_assert_eq!(
+            read,
+            Err(MessageError::Structure {
+                record: 0,
+                problem: "not a submit"
+            })
+        ),
+    }
+    let mut seen = Vec::new();
+    let read = l.read_query_reply(body, FINAL, |d| seen.push(ResultDetail::from(d)));
+    match l.decode_query_reply(body, FINAL) {
+        Ok(r) => {
+            prop_assert_eq!(read, Ok((r.header, r.trailer)));
+            prop_assert_eq!(seen, r.details);
+        }
+        Err(e) => prop_assert_eq!(read, Err(e)),
+    }
+    Ok(())
+}
+
 /// Whatever a decoder accepts, the encoder writes again and it reads back the same (reserved fields
 /// are not kept, so the bytes themselves may differ).
 fn accepted_reencodes(body: &[u8]) -> Result<(), TestCaseError> {
@@ -406,6 +444,7 @@ proptest! {
         prop_assert!(got.details.windows(2).all(|w| w[0].seq < w[1].seq));
 
         // What was read back encodes to the same bytes.
+        views_agree(&body)?;
         prop_assert_eq!(l.encode_submit(&got).expect("re-encodes"), body);
     }
 
@@ -419,17 +458,20 @@ proptest! {
             d.fail_reason = cut(&d.fail_reason, NAME_WIDTH);
         }
         prop_assert_eq!(&got, &want);
+        views_agree(&body)?;
         prop_assert_eq!(l.encode_query_reply(&got).expect("re-encodes"), body);
     }
 
     #[test]
     fn random_bytes_never_panic(body in vec(any::<u8>(), 0..=1024)) {
         decode_all(&body);
+        views_agree(&body)?;
     }
 
     #[test]
     fn record_shaped_bytes_never_panic(body in record_like()) {
         decode_all(&body);
+        views_agree(&body)?;
     }
 
     #[test]
@@ -449,8 +491,10 @@ proptest! {
                 body[i] = *b;
             }
             decode_all(&body);
+            views_agree(&body)?;
             body.truncate(keep.index(body.len() + 1));
             decode_all(&body);
+            views_agree(&body)?;
         }
     }
 
@@ -475,6 +519,7 @@ proptest! {
                 body[i + 1] = *trail;
             }
             accepted_reencodes(&body)?;
+            views_agree(&body)?;
         }
     }
 }

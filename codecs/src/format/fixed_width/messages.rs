@@ -7,11 +7,20 @@
 //! ```
 //! Every record is `record_len` bytes plus CR LF. The layouts come from the bank's profile; this module
 //! only knows the record and field *names*, so another bank of the family may move or resize fields.
+//!
+//! Details are read in place: [`Layouts::read_submit`] and [`Layouts::read_query_reply`] hand each one
+//! over as a view ([`SubmitDetailView`], [`ResultDetailView`]) borrowing its text from the body, GBK
+//! beyond ASCII decoded into one buffer reused from detail to detail. The owned decoders
+//! ([`Layouts::decode_request`], [`Layouts::decode_query_reply`]) are those views copied, so both
+//! accept the same bytes and refuse the same bytes with the same error.
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{DecodeError, EncodeError, Record, RecordLayout, TERMINATOR, Value, records};
+use super::{
+    DecodeError, EncodeError, FieldText, Record, RecordLayout, TERMINATOR, Value, records,
+};
 
 /// The layouts of one bank of the family, by role.
 #[derive(Debug, Clone)]
@@ -111,6 +120,79 @@ pub struct SubmitDetail {
     pub memo: String,
 }
 
+/// A submit detail read in place ([`Layouts::read_submit`]): text borrowed from the record, or from
+/// the reader's buffer where GBK beyond ASCII was decoded (reused from detail to detail: reading
+/// allocates nothing per detail). Checked exactly as a [`SubmitDetail`] is: that one is made from
+/// this (`From`).
+///
+/// Its `Debug` masks the personal fields (account, name, id, phone).
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct SubmitDetailView<'a> {
+    /// Item sequence number.
+    pub seq: u64,
+    /// Recipient account.
+    pub account_no: &'a str,
+    /// Recipient name (free text).
+    pub account_name: &'a str,
+    /// Id type code.
+    pub id_type: &'a str,
+    /// Id number.
+    pub id_no: &'a str,
+    /// Amount in fen.
+    pub amount: u64,
+    /// Account kind code.
+    pub account_kind: &'a str,
+    /// Account bank code (12 digits).
+    pub account_bank_code: &'a str,
+    /// Phone.
+    pub phone: &'a str,
+    /// Memo (free text).
+    pub memo: &'a str,
+}
+
+impl From<SubmitDetailView<'_>> for SubmitDetail {
+    fn from(d: SubmitDetailView<'_>) -> Self {
+        Self {
+            seq: d.seq,
+            account_no: d.account_no.to_owned(),
+            account_name: d.account_name.to_owned(),
+            id_type: d.id_type.to_owned(),
+            id_no: d.id_no.to_owned(),
+            amount: d.amount,
+            account_kind: d.account_kind.to_owned(),
+            account_bank_code: d.account_bank_code.to_owned(),
+            phone: d.phone.to_owned(),
+            memo: d.memo.to_owned(),
+        }
+    }
+}
+
+impl fmt::Debug for SubmitDetailView<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubmitDetailView")
+            .field("seq", &self.seq)
+            .field("account_no", &Masked)
+            .field("account_name", &Masked)
+            .field("id_type", &self.id_type)
+            .field("id_no", &Masked)
+            .field("amount", &self.amount)
+            .field("account_kind", &self.account_kind)
+            .field("account_bank_code", &self.account_bank_code)
+            .field("phone", &Masked)
+            .field("memo", &self.memo)
+            .finish()
+    }
+}
+
+/// A personal field in a view's `Debug`.
+struct Masked;
+
+impl fmt::Debug for Masked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
 /// Trailer (`T`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -203,6 +285,66 @@ pub struct ResultDetail {
     pub bank_txn_no: String,
 }
 
+/// A result detail read in place ([`Layouts::read_query_reply`]), as [`SubmitDetailView`] is: checked
+/// exactly as a [`ResultDetail`] is, which is made from this (`From`). Its `Debug` masks the account.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct ResultDetailView<'a> {
+    /// Item sequence number.
+    pub seq: u64,
+    /// Account paid.
+    pub account_no: &'a str,
+    /// Amount in fen.
+    pub amount: u64,
+    /// Result code.
+    pub result: &'a str,
+    /// Failure code, blank on success.
+    pub fail_code: &'a str,
+    /// Failure text.
+    pub fail_reason: &'a str,
+    /// Bank holding the account.
+    pub account_bank_code: &'a str,
+    /// `YYYYMMDD`.
+    pub confirm_date: &'a str,
+    /// `HHMMSS`.
+    pub confirm_time: &'a str,
+    /// Bank transaction reference.
+    pub bank_txn_no: &'a str,
+}
+
+impl From<ResultDetailView<'_>> for ResultDetail {
+    fn from(d: ResultDetailView<'_>) -> Self {
+        Self {
+            seq: d.seq,
+            account_no: d.account_no.to_owned(),
+            amount: d.amount,
+            result: d.result.to_owned(),
+            fail_code: d.fail_code.to_owned(),
+            fail_reason: d.fail_reason.to_owned(),
+            account_bank_code: d.account_bank_code.to_owned(),
+            confirm_date: d.confirm_date.to_owned(),
+            confirm_time: d.confirm_time.to_owned(),
+            bank_txn_no: d.bank_txn_no.to_owned(),
+        }
+    }
+}
+
+impl fmt::Debug for ResultDetailView<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResultDetailView")
+            .field("seq", &self.seq)
+            .field("account_no", &Masked)
+            .field("amount", &self.amount)
+            .field("result", &self.result)
+            .field("fail_code", &self.fail_code)
+            .field("fail_reason", &self.fail_reason)
+            .field("account_bank_code", &self.account_bank_code)
+            .field("confirm_date", &self.confirm_date)
+            .field("confirm_time", &self.confirm_time)
+            .field("bank_txn_no", &self.bank_txn_no)
+            .finish()
+    }
+}
+
 /// A query reply: the header, and when final the details and trailer.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -287,9 +429,73 @@ fn slots(layout: &RecordLayout, names: &[&str]) -> Vec<usize> {
         .collect()
 }
 
-/// A number as [`Record::num`] reads it (0 when it is none).
+/// A number as [`Record::num`] reads it (`v.parse().unwrap_or_default()`: 0 when it is none or does
+/// not fit), checked digits taken without `parse`'s sign and radix handling.
+#[inline]
 fn number(v: &str) -> u64 {
-    v.parse().unwrap_or_default()
+    let mut n = 0u64;
+    for b in v.bytes() {
+        if !b.is_ascii_digit() {
+            return v.parse().unwrap_or_default();
+        }
+        match n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(b - b'0')))
+        {
+            Some(m) => n = m,
+            None => return 0,
+        }
+    }
+    n
+}
+
+/// The field names of a submit detail, in [`SubmitDetailView`]'s order (its slots).
+const SUBMIT_DETAIL: [&str; 10] = [
+    "seq",
+    "account_no",
+    "account_name",
+    "id_type",
+    "id_no",
+    "amount",
+    "account_kind",
+    "account_bank_code",
+    "phone",
+    "memo",
+];
+
+/// The field names of a result detail, in [`ResultDetailView`]'s order.
+const RESULT_DETAIL: [&str; 10] = [
+    "seq",
+    "account_no",
+    "amount",
+    "result",
+    "fail_code",
+    "fail_reason",
+    "account_bank_code",
+    "confirm_date",
+    "confirm_time",
+    "bank_txn_no",
+];
+
+/// Reads `record` with `layout` (one parser: [`RecordLayout::read_into`]), the value of each field
+/// named in `names` resolved into its slot (`""` for a name the layout lacks). `buf` is cleared and
+/// holds the decoded GBK text the slots borrow.
+#[inline]
+fn read_slots<'a, const N: usize>(
+    layout: &'a RecordLayout,
+    slots: &[usize],
+    record: &'a [u8],
+    buf: &'a mut String,
+) -> Result<[&'a str; N], DecodeError> {
+    buf.clear();
+    let mut pieces: [FieldText<'a>; N] = std::array::from_fn(|_| FieldText::Record(""));
+    layout.read_into(record, buf, |f, v| {
+        if let Some(piece) = slots.get(f).and_then(|&slot| pieces.get_mut(slot)) {
+            *piece = v;
+        }
+    })?;
+    let buf: &'a str = buf;
+    Ok(pieces.map(|p| p.resolve(buf)))
 }
 
 fn at(record: usize) -> impl Fn(DecodeError) -> MessageError {
@@ -466,73 +672,9 @@ impl Layouts {
             problem: "empty body",
         })?;
         if self.submit_header.matches(first) {
-            let h = self.submit_header.decode(first).map_err(at(0))?;
-            let header = SubmitHeader {
-                batch_no: text(&h, "batch_no"),
-                payer_account: text(&h, "payer_account"),
-                payer_name: text(&h, "payer_name"),
-                subsidy_code: text(&h, "subsidy_code"),
-                item_count: num(&h, "item_count"),
-                total_amount: num(&h, "total_amount"),
-                submit_date: text(&h, "submit_date"),
-                submit_time: text(&h, "submit_time"),
-                region_code: text(&h, "region_code"),
-            };
-            let last = recs.len() - 1;
-            if last < 2 {
-                return Err(MessageError::Structure {
-                    record: last,
-                    problem: "a submit has at least one detail",
-                });
-            }
-            if !self.trailer.matches(recs[last]) {
-                return Err(MessageError::Structure {
-                    record: last,
-                    problem: "submit does not end with a trailer",
-                });
-            }
-            let mut details = Vec::with_capacity(last.saturating_sub(1));
-            let slots = slots(
-                &self.submit_detail,
-                &[
-                    "seq",
-                    "account_no",
-                    "account_name",
-                    "id_type",
-                    "id_no",
-                    "amount",
-                    "account_kind",
-                    "account_bank_code",
-                    "phone",
-                    "memo",
-                ],
-            );
-            for (i, rec) in recs.iter().enumerate().take(last).skip(1) {
-                if !self.submit_detail.matches(rec) {
-                    return Err(MessageError::Structure {
-                        record: i,
-                        problem: "expected a submit detail",
-                    });
-                }
-                let mut d = SubmitDetail::default();
-                self.submit_detail
-                    .read(rec, |f, v| match slots.get(f) {
-                        Some(0) => d.seq = number(&v),
-                        Some(1) => d.account_no = v.into_owned(),
-                        Some(2) => d.account_name = v.into_owned(),
-                        Some(3) => d.id_type = v.into_owned(),
-                        Some(4) => d.id_no = v.into_owned(),
-                        Some(5) => d.amount = number(&v),
-                        Some(6) => d.account_kind = v.into_owned(),
-                        Some(7) => d.account_bank_code = v.into_owned(),
-                        Some(8) => d.phone = v.into_owned(),
-                        Some(9) => d.memo = v.into_owned(),
-                        _ => {}
-                    })
-                    .map_err(at(i))?;
-                details.push(d);
-            }
-            let trailer = self.decode_trailer(last, recs[last])?;
+            let mut details = Vec::with_capacity(recs.len().saturating_sub(2));
+            let (header, trailer) =
+                self.submit_records(&recs, |d| details.push(SubmitDetail::from(d)))?;
             return Ok(Request::Submit(Submit {
                 header,
                 details,
@@ -562,6 +704,101 @@ impl Layouts {
             record: 0,
             problem: "unknown record type or transaction code",
         })
+    }
+
+    /// Reads a submit in place: checks it exactly as [`Layouts::decode_request`] does (in the same
+    /// order, with the same errors) and hands each detail to `each` as a view borrowed from `body`,
+    /// instead of building a [`SubmitDetail`] of seven `String`s per detail. Returns the header and the
+    /// trailer. On an error, the details before the bad record have been handed over already: a
+    /// caller acts on what it was given only once this returns `Ok`.
+    pub fn read_submit(
+        &self,
+        body: &[u8],
+        each: impl FnMut(SubmitDetailView<'_>),
+    ) -> Result<(SubmitHeader, Trailer), MessageError> {
+        let recs = self.split(body)?;
+        match recs.first() {
+            Some(first) if self.submit_header.matches(first) => self.submit_records(&recs, each),
+            _ => Err(MessageError::Structure {
+                record: 0,
+                problem: "not a submit",
+            }),
+        }
+    }
+
+    /// A submit's records (the first one a submit header), read.
+    fn submit_records(
+        &self,
+        recs: &[&[u8]],
+        mut each: impl FnMut(SubmitDetailView<'_>),
+    ) -> Result<(SubmitHeader, Trailer), MessageError> {
+        let Some(&first) = recs.first() else {
+            return Err(MessageError::Structure {
+                record: 0,
+                problem: "empty body",
+            });
+        };
+        let h = self.submit_header.decode(first).map_err(at(0))?;
+        let header = SubmitHeader {
+            batch_no: text(&h, "batch_no"),
+            payer_account: text(&h, "payer_account"),
+            payer_name: text(&h, "payer_name"),
+            subsidy_code: text(&h, "subsidy_code"),
+            item_count: num(&h, "item_count"),
+            total_amount: num(&h, "total_amount"),
+            submit_date: text(&h, "submit_date"),
+            submit_time: text(&h, "submit_time"),
+            region_code: text(&h, "region_code"),
+        };
+        let last = recs.len() - 1;
+        if last < 2 {
+            return Err(MessageError::Structure {
+                record: last,
+                problem: "a submit has at least one detail",
+            });
+        }
+        if !self.trailer.matches(recs[last]) {
+            return Err(MessageError::Structure {
+                record: last,
+                problem: "submit does not end with a trailer",
+            });
+        }
+        let slots = slots(&self.submit_detail, &SUBMIT_DETAIL);
+        let mut buf = String::new();
+        for (i, rec) in recs.iter().enumerate().take(last).skip(1) {
+            if !self.submit_detail.matches(rec) {
+                return Err(MessageError::Structure {
+                    record: i,
+                    problem: "expected a submit detail",
+                });
+            }
+            let [
+                seq,
+                account_no,
+                account_name,
+                id_type,
+                id_no,
+                amount,
+                account_kind,
+                account_bank_code,
+                phone,
+                memo,
+            ] = read_slots(&self.submit_detail, &slots, rec, &mut buf).map_err(at(i))?;
+            each(SubmitDetailView {
+                seq: number(seq),
+                account_no,
+                account_name,
+                id_type,
+                id_no,
+                amount: number(amount),
+                account_kind,
+                account_bank_code,
+                phone,
+                memo,
+            });
+        }
+        let trailer = self.decode_trailer(last, recs[last])?;
+        Ok((header, trailer))
     }
 
     /// Reads a submit reply.
@@ -603,6 +840,28 @@ impl Layouts {
         body: &[u8],
         final_state: &str,
     ) -> Result<QueryReply, MessageError> {
+        let mut details = Vec::with_capacity((body.len() / self.unit()).saturating_sub(2));
+        let (header, trailer) = self.read_query_reply(body, final_state, |d| {
+            details.push(ResultDetail::from(d));
+        })?;
+        Ok(QueryReply {
+            header,
+            details,
+            trailer,
+        })
+    }
+
+    /// Reads a query reply in place: checks it exactly as [`Layouts::decode_query_reply`] does (in
+    /// the same order, with the same errors) and hands each result detail to `each` as a view
+    /// borrowed from `body`. Returns the header and the trailer (present when details follow). On an
+    /// error, the details before the bad record have been handed over already: a caller acts on what
+    /// it was given only once this returns `Ok`.
+    pub fn read_query_reply(
+        &self,
+        body: &[u8],
+        final_state: &str,
+        mut each: impl FnMut(ResultDetailView<'_>),
+    ) -> Result<(QueryReplyHeader, Option<Trailer>), MessageError> {
         let recs = self.split(body)?;
         let first = *recs.first().ok_or(MessageError::Structure {
             record: 0,
@@ -628,11 +887,7 @@ impl Layouts {
                     problem: "a final reply without its results",
                 });
             }
-            return Ok(QueryReply {
-                header,
-                details: Vec::new(),
-                trailer: None,
-            });
+            return Ok((header, None));
         }
         if header.state != final_state {
             return Err(MessageError::Structure {
@@ -647,22 +902,8 @@ impl Layouts {
                 problem: "results do not end with a trailer",
             });
         }
-        let mut details = Vec::with_capacity(last - 1);
-        let slots = slots(
-            &self.result_detail,
-            &[
-                "seq",
-                "account_no",
-                "amount",
-                "result",
-                "fail_code",
-                "fail_reason",
-                "account_bank_code",
-                "confirm_date",
-                "confirm_time",
-                "bank_txn_no",
-            ],
-        );
+        let slots = slots(&self.result_detail, &RESULT_DETAIL);
+        let mut buf = String::new();
         for (i, rec) in recs.iter().enumerate().take(last).skip(1) {
             if !self.result_detail.matches(rec) {
                 return Err(MessageError::Structure {
@@ -670,29 +911,32 @@ impl Layouts {
                     problem: "expected a result detail",
                 });
             }
-            let mut d = ResultDetail::default();
-            self.result_detail
-                .read(rec, |f, v| match slots.get(f) {
-                    Some(0) => d.seq = number(&v),
-                    Some(1) => d.account_no = v.into_owned(),
-                    Some(2) => d.amount = number(&v),
-                    Some(3) => d.result = v.into_owned(),
-                    Some(4) => d.fail_code = v.into_owned(),
-                    Some(5) => d.fail_reason = v.into_owned(),
-                    Some(6) => d.account_bank_code = v.into_owned(),
-                    Some(7) => d.confirm_date = v.into_owned(),
-                    Some(8) => d.confirm_time = v.into_owned(),
-                    Some(9) => d.bank_txn_no = v.into_owned(),
-                    _ => {}
-                })
-                .map_err(at(i))?;
-            details.push(d);
+            let [
+                seq,
+                account_no,
+                amount,
+                result,
+                fail_code,
+                fail_reason,
+                account_bank_code,
+                confirm_date,
+                confirm_time,
+                bank_txn_no,
+            ] = read_slots(&self.result_detail, &slots, rec, &mut buf).map_err(at(i))?;
+            each(ResultDetailView {
+                seq: number(seq),
+                account_no,
+                amount: number(amount),
+                result,
+                fail_code,
+                fail_reason,
+                account_bank_code,
+                confirm_date,
+                confirm_time,
+                bank_txn_no,
+            });
         }
-        let trailer = Some(self.decode_trailer(last, recs[last])?);
-        Ok(QueryReply {
-            header,
-            details,
-            trailer,
-        })
+        let trailer = self.decode_trailer(last, recs[last])?;
+        Ok((header, Some(trailer)))
     }
 }
