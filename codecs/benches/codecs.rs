@@ -12,6 +12,7 @@
 //! | group          | one element                                       | input                          |
 //! |----------------|---------------------------------------------------|--------------------------------|
 //! | `fixed_width`  | a bank A submit detail / result detail (202 B)     | layouts from bank A's profile  |
+//! |                | (`_decode`: views, every value read; `_owned`)     |                                |
 //! | `iso8583`      | a bank C payout `0200` (F128 as 8 fixed bytes)     | `MessageSpec::bank_c()`        |
 //! | `mac`          | the MAC of one payout (x919, sm4), apart          | the payout's MAC input         |
 //! | `pain001`      | a `CdtTrfTxInf` written (header once per 1,000)   | the writer into a `Vec`        |
@@ -32,7 +33,8 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use codecs::format::fixed_width::messages::{
-    QueryReply, QueryReplyHeader, Request, Submit, SubmitHeader, Trailer,
+    QueryReply, QueryReplyHeader, Request, ResultDetail, ResultDetailView, Submit, SubmitDetail,
+    SubmitDetailView, SubmitHeader, Trailer,
 };
 use codecs::format::iso8583::{self, MessageSpec, mac_input};
 use codecs::format::iso20022::BeijingTime;
@@ -153,7 +155,23 @@ fn fixed_width<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
         Request::Submit(submit)
     );
     throughput(&mut g, BATCH, body.len());
+    // Every value read out of each checked view (`read_submit`): what the bank needs of a detail.
+    let mut views = Vec::with_capacity(BATCH);
+    layouts
+        .read_submit(&body, |d| views.push(SubmitDetail::from(d)))
+        .expect("read");
+    assert_eq!(views, details);
     g.bench_function("submit_detail_decode", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            let (header, trailer) = layouts
+                .read_submit(black_box(&body), |d| n += read_submit_detail(&d))
+                .expect("read");
+            black_box((n, header, trailer))
+        })
+    });
+    // The owned `Submit` (seven `String`s per detail), as `decode_request` returns it.
+    g.bench_function("submit_detail_decode_owned", |b| {
         b.iter(|| black_box(layouts.decode_request(black_box(&body)).expect("decode")))
     });
 
@@ -183,8 +201,24 @@ fn fixed_width<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
         layouts.decode_query_reply(&body, "F").expect("decode"),
         reply
     );
+    let mut views = Vec::with_capacity(BATCH);
+    layouts
+        .read_query_reply(&body, "F", |d| views.push(ResultDetail::from(d)))
+        .expect("read");
+    assert_eq!(views, reply.details);
     throughput(&mut g, BATCH, body.len());
+    // Every value read out of each checked view (`read_query_reply`).
     g.bench_function("result_detail_decode", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            let (header, trailer) = layouts
+                .read_query_reply(black_box(&body), "F", |d| n += read_result_detail(&d))
+                .expect("read");
+            black_box((n, header, trailer))
+        })
+    });
+    // The owned `QueryReply`, as `decode_query_reply` returns it (what the gateway takes today).
+    g.bench_function("result_detail_decode_owned", |b| {
         b.iter(|| {
             black_box(
                 layouts
@@ -194,6 +228,68 @@ fn fixed_width<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
         })
     });
     g.finish();
+}
+
+/// Every value of a submit detail view read out.
+fn read_submit_detail(d: &SubmitDetailView<'_>) -> usize {
+    let SubmitDetailView {
+        seq,
+        account_no,
+        account_name,
+        id_type,
+        id_no,
+        amount,
+        account_kind,
+        account_bank_code,
+        phone,
+        memo,
+    } = *black_box(d);
+    black_box(seq);
+    black_box(amount);
+    [
+        account_no,
+        account_name,
+        id_type,
+        id_no,
+        account_kind,
+        account_bank_code,
+        phone,
+        memo,
+    ]
+    .iter()
+    .map(|t| black_box(t).len())
+    .sum()
+}
+
+/// Every value of a result detail view read out.
+fn read_result_detail(d: &ResultDetailView<'_>) -> usize {
+    let ResultDetailView {
+        seq,
+        account_no,
+        amount,
+        result,
+        fail_code,
+        fail_reason,
+        account_bank_code,
+        confirm_date,
+        confirm_time,
+        bank_txn_no,
+    } = *black_box(d);
+    black_box(seq);
+    black_box(amount);
+    [
+        account_no,
+        result,
+        fail_code,
+        fail_reason,
+        account_bank_code,
+        confirm_date,
+        confirm_time,
+        bank_txn_no,
+    ]
+    .iter()
+    .map(|t| black_box(t).len())
+    .sum()
 }
 
 /// Every field of a decoded view read out as its value (text as `&str`, GBK decoded when not ASCII,
