@@ -543,6 +543,16 @@ pub struct FinalInfo {
 
 /// Writes one statement's worth of results to the items of `part` still `sent`; answers the `seq` of
 /// the items it changed.
+///
+/// The statement is written so that each value finds its item by the primary key whatever the
+/// planner's statistics say. Its estimates of the `status` and `part_id` terms come from the last
+/// `analyze`, which may have seen every item `pending`; a constant in those terms then looks like one
+/// row and is walked through its index (the batch's every `sent` item, up to a million) for each
+/// statement:
+/// - on SQLite, the status term is kept off `items_status` (`+items.status`, [`no_index`]);
+/// - on PostgreSQL, the batch and the part come with each value instead of as constants, so no index
+///   has a constant prefix and every path's cost follows the table's size and the list's (a probe of
+///   `items_pkey` per value on a large table, a hash join on a small one: `docs/performance.md`).
 async fn update_results(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     backend: Backend,
@@ -550,26 +560,44 @@ async fn update_results(
     rows: &[ItemResult],
     now: i64,
 ) -> StoreResult<Vec<i64>> {
-    let n = rows.len() * 8;
-    let tail = [n + 1, n + 2, n + 3].map(|i| param(backend, i));
-    // Keeps the status term off `items_status`: each value finds its row by the primary key.
-    let no_index = no_index(backend);
-    let sql = format!(
-        "with v (seq, status, result_code, fail_code, fail_reason, result_bank_code, confirmed_at, bank_txn_no) \
-         as (values {}) \
-         update items set status = v.status, result_code = v.result_code, fail_code = v.fail_code, \
-         fail_reason = v.fail_reason, result_bank_code = v.result_bank_code, confirmed_at = v.confirmed_at, \
-         bank_txn_no = v.bank_txn_no, final_at = {} \
-         from v where items.batch_id = {} and items.part_id = {} and items.seq = v.seq and {}items.status = 'sent' \
-         returning items.seq",
-        placeholders(backend, rows.len(), 8),
-        tail[0],
-        tail[1],
-        tail[2],
-        no_index
-    );
+    const SET: &str = "update items set status = v.status, result_code = v.result_code, \
+        fail_code = v.fail_code, fail_reason = v.fail_reason, result_bank_code = v.result_bank_code, \
+        confirmed_at = v.confirmed_at, bank_txn_no = v.bank_txn_no";
+    const COLUMNS: &str = "seq, status, result_code, fail_code, fail_reason, result_bank_code, confirmed_at, bank_txn_no";
+    let (sql, keys_per_row) = match backend {
+        Backend::Sqlite => {
+            let n = rows.len() * 8;
+            let tail = [n + 1, n + 2, n + 3].map(|i| param(backend, i));
+            (
+                format!(
+                    "with v ({COLUMNS}) as (values {}) {SET}, final_at = {} \
+                     from v where items.batch_id = {} and items.part_id = {} and items.seq = v.seq \
+                     and {}items.status = 'sent' returning items.seq",
+                    placeholders(backend, rows.len(), 8),
+                    tail[0],
+                    tail[1],
+                    tail[2],
+                    no_index(backend)
+                ),
+                false,
+            )
+        }
+        Backend::Postgres => (
+            format!(
+                "with v (batch_id, part_id, {COLUMNS}) as (values {}) {SET}, final_at = {} \
+                 from v where items.batch_id = v.batch_id and items.seq = v.seq \
+                 and items.part_id = v.part_id and items.status = 'sent' returning items.seq",
+                placeholders(backend, rows.len(), 10),
+                param(backend, rows.len() * 10 + 1)
+            ),
+            true,
+        ),
+    };
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for r in rows {
+        if keys_per_row {
+            q = q.bind(&part.batch_id).bind(&part.part_id);
+        }
         q = q
             .bind(r.seq)
             .bind(r.status.as_str())
@@ -580,12 +608,11 @@ async fn update_results(
             .bind(r.confirmed_at)
             .bind(&r.bank_txn_no);
     }
-    let out = q
-        .bind(now)
-        .bind(&part.batch_id)
-        .bind(&part.part_id)
-        .fetch_all(&mut **tx)
-        .await?;
+    q = q.bind(now);
+    if !keys_per_row {
+        q = q.bind(&part.batch_id).bind(&part.part_id);
+    }
+    let out = q.fetch_all(&mut **tx).await?;
     out.iter()
         .map(|r| Ok(r.try_get::<i64, _>("seq")?))
         .collect()
