@@ -37,6 +37,67 @@ pub fn encode_into(text: &str, out: &mut Vec<u8>) -> Result<(), GbkError> {
         out.extend_from_slice(text.as_bytes());
         return Ok(());
     }
+    let start = out.len();
+    if encode_fast(text, out) {
+        return Ok(());
+    }
+    // A character without a strict pair: the reference encoder says which, and how.
+    out.truncate(start);
+    encode_slow(text, out)
+}
+
+/// Encodes by the inverse of the pair table: ASCII runs copied, other characters looked up. `false`
+/// (with `out` holding part of the text) at the first character without a strict pair, which is
+/// also what [`encode_slow`] refuses: a character encoding_rs writes as a pair is that pair's
+/// character, so the pair is strict (a test compares the two over the whole BMP).
+fn encode_fast(text: &str, out: &mut Vec<u8>) -> bool {
+    let table = char_table();
+    // A GBK character never takes more bytes than its UTF-8 form.
+    out.reserve(text.len());
+    let mut rest = text;
+    loop {
+        let run = scan::prefix(rest.as_bytes(), |b| b < 0x80);
+        let (ascii, tail) = rest.split_at(run);
+        out.extend_from_slice(ascii.as_bytes());
+        let mut chars = tail.chars();
+        let Some(c) = chars.next() else {
+            return true;
+        };
+        let pair = usize::try_from(u32::from(c))
+            .ok()
+            .and_then(|i| table.get(i).copied())
+            .unwrap_or(0);
+        if pair == 0 {
+            return false;
+        }
+        out.extend_from_slice(&pair.to_be_bytes());
+        rest = chars.as_str();
+    }
+}
+
+/// The strict pair (lead byte high) of every character of the Basic Multilingual Plane that has one,
+/// by code point (0: none; pairs start at 0x8140): the inverse of [`pair_table`].
+fn char_table() -> &'static [u16] {
+    static TABLE: std::sync::OnceLock<Box<[u16]>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let pairs = pair_table();
+        let mut table = vec![0u16; 0x1_0000];
+        for lead in LEADS {
+            for trail in (0x40..=0x7Eu8).chain(0x80..=0xFE) {
+                let unit = pair_index(lead, trail)
+                    .and_then(|i| pairs.get(i).copied())
+                    .unwrap_or(0);
+                if let (true, Some(slot)) = (unit != 0, table.get_mut(usize::from(unit))) {
+                    *slot = u16::from_be_bytes([lead, trail]);
+                }
+            }
+        }
+        table.into_boxed_slice()
+    })
+}
+
+/// The reference encoder: encoding_rs, then the euro sign refused.
+fn encode_slow(text: &str, out: &mut Vec<u8>) -> Result<(), GbkError> {
     let mut encoder = GBK.new_encoder();
     let start = out.len();
     let room = encoder
@@ -151,8 +212,11 @@ fn pair_table() -> &'static [u16] {
                 let (Some(c), None) = (chars.next(), chars.next()) else {
                     continue;
                 };
+                // The reference encoder: the fast one is built from this table.
+                let mut again = Vec::new();
                 if result != DecoderResult::InputEmpty
-                    || encode(text).ok().as_deref() != Some(&pair)
+                    || encode_slow(text, &mut again).is_err()
+                    || again != pair
                 {
                     continue;
                 }
@@ -284,7 +348,8 @@ fn decode_slow(bytes: &[u8]) -> Result<String, GbkError> {
             DecoderResult::InputEmpty => {
                 // Strict: every character must come back to the same bytes (WHATWG GBK decodes a few
                 // byte pairs, e.g. A2E3 -> U+20AC, that the banks' code page does not have).
-                let again = encode(&out).map_err(|e| GbkError::Malformed {
+                let mut again = Vec::with_capacity(bytes.len());
+                encode_slow(&out, &mut again).map_err(|e| GbkError::Malformed {
                     offset: match e {
                         GbkError::Unmappable { position } => offset_of_char(bytes, position),
                         GbkError::Malformed { offset } => offset,
@@ -433,6 +498,29 @@ mod tests {
         let bytes = encode(text).expect("gbk");
         assert_eq!(decode(&bytes).expect("decode"), text);
         assert_eq!(check(&bytes), Ok(()));
+    }
+
+    #[test]
+    fn fast_encoder_writes_what_the_reference_encoder_writes() {
+        let mut encoded = 0;
+        for c in (0x80..=0xFFFFu32).filter_map(char::from_u32) {
+            let text = format!("a{c}z");
+            let mut slow = Vec::new();
+            let slow = encode_slow(&text, &mut slow).map(|()| slow);
+            let mut fast = Vec::new();
+            if encode_fast(&text, &mut fast) {
+                assert_eq!(Ok(&fast), slow.as_ref(), "U+{:04X}", u32::from(c));
+                encoded += 1;
+            }
+            let mut out = Vec::new();
+            assert_eq!(
+                encode_into(&text, &mut out).map(|()| out),
+                slow,
+                "U+{:04X}",
+                u32::from(c)
+            );
+        }
+        assert!(encoded > 21_000, "{encoded}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::fmt;
 use crate::field::gbk::{self, GbkError};
 use crate::field::scan::{self, Utf8Runs};
 
-use super::spec::{Enc, FieldKind, FieldSpec, MessageSpec, bit};
+use super::spec::{Enc, FieldKind, FieldOp, MessageSpec, bit};
 
 /// Size of one bitmap.
 pub const BITMAP_LEN: usize = 8;
@@ -521,9 +521,7 @@ pub fn encode_into(
     let mut bitmap = 0u128;
     let mut room = MTI_LEN + 2 * BITMAP_LEN;
     for (&n, value) in &msg.fields {
-        let f = spec
-            .field(n)
-            .ok_or(EncodeError::UnknownField { field: n })?;
+        let f = spec.op(n).ok_or(EncodeError::UnknownField { field: n })?;
         bitmap |= wire_bit(n);
         let len = match value {
             FieldValue::Text(s) => s.len(),
@@ -543,7 +541,7 @@ pub fn encode_into(
     out.extend_from_slice(msg.mti.as_bytes());
     out.extend_from_slice(&bitmap.to_be_bytes()[..if secondary { 16 } else { 8 }]);
     for (&n, value) in &msg.fields {
-        let written = match spec.field(n) {
+        let written = match spec.op(n) {
             Some(f) => write_field(out, f, value),
             None => Err(EncodeError::UnknownField { field: n }),
         };
@@ -571,7 +569,7 @@ fn first_bad(b: &[u8], allowed: impl Fn(u8) -> bool) -> Option<usize> {
 }
 
 /// Writes one field's value (and its length prefix) straight into `out`.
-fn write_field(out: &mut Vec<u8>, f: &FieldSpec, value: &FieldValue) -> Result<(), EncodeError> {
+fn write_field(out: &mut Vec<u8>, f: FieldOp, value: &FieldValue) -> Result<(), EncodeError> {
     let field = f.number;
     let text = match (f.encoding, value) {
         (Enc::Binary, FieldValue::Bytes(b)) => return write_bytes(out, f, b),
@@ -651,7 +649,7 @@ fn write_field(out: &mut Vec<u8>, f: &FieldSpec, value: &FieldValue) -> Result<(
 }
 
 /// Writes a value whose bytes are final (ASCII text, binary), padded or prefixed as its kind says.
-fn write_bytes(out: &mut Vec<u8>, f: &FieldSpec, bytes: &[u8]) -> Result<(), EncodeError> {
+fn write_bytes(out: &mut Vec<u8>, f: FieldOp, bytes: &[u8]) -> Result<(), EncodeError> {
     let field = f.number;
     let len = bytes.len();
     match f.kind {
@@ -882,7 +880,7 @@ impl<'a> MessageView<'a> {
             Slot::Text(t) => return Some(Cow::Borrowed(t)),
             Slot::Raw(b) => b,
         };
-        match self.spec.field(number)?.encoding {
+        match self.spec.op(number)?.encoding {
             Enc::Binary => None,
             Enc::Gbk => Some(gbk_text(raw)),
             Enc::Numeric | Enc::Alpha | Enc::AlphaNumSpecial => Some(ascii_text(raw)),
@@ -891,7 +889,7 @@ impl<'a> MessageView<'a> {
 
     /// Field `number` as bytes (a binary field).
     pub fn bytes(&self, number: u8) -> Option<&'a [u8]> {
-        match self.spec.field(number)?.encoding {
+        match self.spec.op(number)?.encoding {
             Enc::Binary => self.raw(number),
             _ => None,
         }
@@ -899,7 +897,7 @@ impl<'a> MessageView<'a> {
 
     /// Field `number` as an owned value, as [`decode`] gives it.
     pub fn value(&self, number: u8) -> Option<FieldValue> {
-        match self.spec.field(number)?.encoding {
+        match self.spec.op(number)?.encoding {
             Enc::Binary => self.raw(number).map(|b| FieldValue::Bytes(b.to_vec())),
             _ => self.text(number).map(|t| FieldValue::Text(t.into_owned())),
         }
@@ -933,8 +931,11 @@ fn gbk_text(raw: &[u8]) -> Cow<'_, str> {
     if raw.is_ascii() {
         return ascii_text(raw);
     }
-    // Checked to be strict GBK by `decode_view`, so decoding cannot fail; should it ever, the bytes
-    // are shown as they are rather than panicking.
+    // Checked to be strict GBK text by `decode_view`: the one-pass decoder takes it. Should it ever
+    // not, the reference decoder, and failing that the bytes as they are rather than a panic.
+    if let Some(text) = gbk::decode_text(raw) {
+        return Cow::Owned(text);
+    }
     match gbk::decode(raw) {
         Ok(text) => Cow::Owned(text),
         Err(_) => String::from_utf8_lossy(raw),
@@ -1005,7 +1006,7 @@ pub fn decode_view<'a>(
         bitmap &= !(1u128 << (127 - i));
         // `i` is below 128: field numbers 2..=128.
         let n = i as u8 + 1;
-        let Some(f) = spec.field(n) else {
+        let Some(f) = spec.op(n) else {
             let i = i as usize;
             let offset = if n <= 64 {
                 primary_at + i / 8
@@ -1028,7 +1029,7 @@ pub fn decode_view<'a>(
 
 fn read_field<'a>(
     r: &mut Reader<'a>,
-    f: &FieldSpec,
+    f: FieldOp,
     utf8: &mut Utf8Runs<'a>,
 ) -> Result<Slot<'a>, DecodeError> {
     let field = f.number;

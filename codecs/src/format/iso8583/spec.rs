@@ -183,11 +183,25 @@ pub struct MessageSpec {
     plan: Plan,
 }
 
+/// What the encoder and decoder need of one field, by value: looked up by number in one load (no
+/// index into `fields` and then the spec, a chain of two dependent loads per field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FieldOp {
+    /// Field (bit) number.
+    pub(crate) number: u8,
+    /// How the field is delimited.
+    pub(crate) kind: FieldKind,
+    /// The characters it holds.
+    pub(crate) encoding: Enc,
+}
+
 /// The table resolved for the codec: a field's spec by number in one index, no search.
 #[derive(Clone, PartialEq, Eq)]
 struct Plan {
     /// Position in `fields` of field `n` at `[n]`, [`Plan::NONE`] when the table has no such field.
     index: [u8; 129],
+    /// Field `n`'s kind and encoding at `[n]`.
+    ops: [Option<FieldOp>; 129],
     /// Bit `n - 1` set for every sensitive field `n`.
     sensitive: u128,
 }
@@ -197,8 +211,16 @@ impl Plan {
 
     fn of(fields: &[FieldSpec]) -> Self {
         let mut index = [Self::NONE; 129];
+        let mut ops = [None; 129];
         let mut sensitive = 0;
         for (i, f) in fields.iter().enumerate() {
+            if let Some(op) = ops.get_mut(usize::from(f.number)) {
+                *op = Some(FieldOp {
+                    number: f.number,
+                    kind: f.kind,
+                    encoding: f.encoding,
+                });
+            }
             // `new` has checked the numbers (2..=128, unique), so there are at most 127 fields.
             if let (Some(slot), Ok(i)) = (index.get_mut(usize::from(f.number)), u8::try_from(i)) {
                 *slot = i;
@@ -207,7 +229,11 @@ impl Plan {
                 sensitive |= bit(f.number);
             }
         }
-        Self { index, sensitive }
+        Self {
+            index,
+            ops,
+            sensitive,
+        }
     }
 }
 
@@ -271,6 +297,12 @@ impl MessageSpec {
     pub fn field(&self, number: u8) -> Option<&FieldSpec> {
         let i = *self.plan.index.get(usize::from(number))?;
         self.fields.get(usize::from(i))
+    }
+
+    /// Field `number`'s kind and encoding.
+    #[inline]
+    pub(crate) fn op(&self, number: u8) -> Option<FieldOp> {
+        self.plan.ops.get(usize::from(number)).copied().flatten()
     }
 
     /// Bit `n - 1` set for every sensitive field `n`.
