@@ -6,15 +6,29 @@
 const CHUNK: usize = 16;
 
 /// Whether every byte of `bytes` is `ok`.
+///
+/// Field values are mostly shorter than a chunk: the bytes after the last whole chunk are not tested
+/// one by one but as one more chunk (or two words) that overlaps what was tested before, a fixed-size
+/// test the compiler turns into a few vector instructions; testing a byte twice changes nothing.
 #[inline(always)]
 pub fn all(bytes: &[u8], ok: impl Fn(u8) -> bool) -> bool {
-    let mut chunks = bytes.chunks_exact(CHUNK);
-    for c in &mut chunks {
-        if !c.iter().fold(true, |acc, &b| acc & ok(b)) {
-            return false;
+    let test = |c: &[u8]| c.iter().fold(true, |acc, &b| acc & ok(b));
+    if let Some(tail) = bytes.last_chunk::<CHUNK>() {
+        let (chunks, rest) = bytes.as_chunks::<CHUNK>();
+        for c in chunks {
+            if !test(c) {
+                return false;
+            }
         }
+        return rest.is_empty() || test(tail);
     }
-    chunks.remainder().iter().fold(true, |acc, &b| acc & ok(b))
+    match (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
+        (Some(head), Some(tail)) => test(head) & test(tail),
+        _ => match (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+            (Some(head), Some(tail)) => test(head) & test(tail),
+            _ => test(bytes),
+        },
+    }
 }
 
 /// The position of the first byte that is not `ok`.
@@ -130,6 +144,21 @@ mod tests {
             assert_eq!(printable(b), matches!(b, b' '..=b'~'), "{b:02X}");
             assert_eq!(digit(b), b.is_ascii_digit(), "{b:02X}");
             assert_eq!(alphanumeric(b), b.is_ascii_alphanumeric(), "{b:02X}");
+        }
+    }
+
+    #[test]
+    fn all_and_first_not_find_a_bad_byte_at_every_length_and_position() {
+        for len in 0..=50 {
+            let good = vec![b'5'; len];
+            assert!(all(&good, digit), "{len}");
+            assert_eq!(first_not(&good, digit), None);
+            for at in 0..len {
+                let mut bad = good.clone();
+                bad[at] = b'x';
+                assert!(!all(&bad, digit), "{len} {at}");
+                assert_eq!(first_not(&bad, digit), Some(at), "{len} {at}");
+            }
         }
     }
 
