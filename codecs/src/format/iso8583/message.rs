@@ -812,6 +812,10 @@ pub struct MessageView<'a> {
     frame: &'a [u8],
     /// Bit `n - 1` for each present field `n`.
     present: u128,
+    /// At `[n]`, 1 + the position of field `n`'s value in `slots`; 0 when it is absent. A lookup by
+    /// number is one load: counting the present fields below `n` would be a software popcount on the
+    /// baseline x86-64 target, some fifty instructions per value read.
+    position: [u8; 129],
     /// Their values, in field order.
     slots: Slots<'a>,
 }
@@ -862,14 +866,12 @@ impl<'a> MessageView<'a> {
         }
     }
 
+    #[inline]
     fn slot(&self, number: u8) -> Slot<'a> {
-        let b = bit(number);
-        if self.present & b == 0 {
-            return Slot::Missing;
+        match self.position.get(usize::from(number)) {
+            Some(&k) if k > 0 => self.slots.get(usize::from(k - 1)),
+            _ => Slot::Missing,
         }
-        // Field `number` is the k-th present one, k = the number of present fields below it.
-        self.slots
-            .get((self.present & (b - 1)).count_ones() as usize)
     }
 
     /// Field `number` as text (a text field), borrowed from the frame unless GBK text had to be
@@ -992,18 +994,22 @@ pub fn decode_view<'a>(
         word.copy_from_slice(r.take(Element::SecondaryBitmap, BITMAP_LEN)?);
         bitmap |= u128::from(u64::from_be_bytes(word));
     }
-    // Bit 1 announces the secondary bitmap; it is no field.
+    // Bit 1 announces the secondary bitmap; it is no field. Field n is at wire bit 128 - n, and at
+    // bit n - 1 once the bits are reversed: the fields present, lowest number first from bit 0.
     bitmap &= !wire_bit(1);
+    let present = bitmap.reverse_bits();
     let mut view = MessageView {
         spec,
         frame: bytes,
-        present: 0,
+        present,
+        position: [0; 129],
         slots: Slots::new(),
     };
     let mut utf8 = Utf8Runs::new(bytes);
-    while bitmap != 0 {
-        let i = bitmap.leading_zeros();
-        bitmap &= !(1u128 << (127 - i));
+    let mut left = present;
+    while left != 0 {
+        let i = left.trailing_zeros();
+        left &= left - 1;
         // `i` is below 128: field numbers 2..=128.
         let n = i as u8 + 1;
         let Some(f) = spec.op(n) else {
@@ -1016,7 +1022,13 @@ pub fn decode_view<'a>(
             return Err(DecodeError::UnknownField { field: n, offset });
         };
         view.slots.push(read_field(&mut r, f, &mut utf8)?);
-        view.present |= bit(n);
+        // At most 127 fields: the count fits.
+        if let (Some(p), Ok(k)) = (
+            view.position.get_mut(usize::from(n)),
+            u8::try_from(view.slots.len),
+        ) {
+            *p = k;
+        }
     }
     if r.pos != bytes.len() {
         return Err(DecodeError::TrailingBytes {
