@@ -249,6 +249,52 @@ async fn exercise(store: &Store) {
     let page = store.part_items_page("p1", 1, 1).await.expect("page");
     assert_eq!((page.len(), page[0].seq), (1, 2));
     assert_eq!(page[0].bank_ref.as_deref(), Some("R000001"));
+    // What an encoder reads: the same items, their personal fields opened.
+    let all = store.part_items("p1").await.expect("items");
+    let out = store
+        .part_outgoing_page("p1", 0, 10)
+        .await
+        .expect("outgoing");
+    assert_eq!(out.len(), all.len());
+    for (o, i) in out.iter().zip(&all) {
+        assert_eq!(
+            (
+                o.seq,
+                o.name.expose(),
+                o.id_no.expose(),
+                o.account_no.expose()
+            ),
+            (
+                i.seq,
+                i.name.expose(),
+                i.id_no.expose(),
+                i.account_no.expose()
+            )
+        );
+        assert_eq!(
+            (
+                o.phone.expose(),
+                o.amount_fen,
+                &o.account_bank_code,
+                &o.memo
+            ),
+            (
+                i.phone.expose(),
+                i.amount_fen,
+                &i.account_bank_code,
+                &i.memo
+            )
+        );
+        assert_eq!(
+            (o.recipient_kind, o.account_kind),
+            (i.recipient_kind, i.account_kind)
+        );
+    }
+    let out = store
+        .part_outgoing_page("p1", 2, 1)
+        .await
+        .expect("outgoing");
+    assert_eq!(out.iter().map(|o| o.seq).collect::<Vec<_>>(), [3]);
 
     // Accepted; the click; results.
     let mut evs = vec![EventRow::new("batch.sent", T + 10, BANK, json!({})).batch("b1")];

@@ -437,7 +437,7 @@ async fn encode(
     loop {
         let page = app
             .store
-            .part_items_page(&part.part_id, after, 5_000)
+            .part_outgoing_page(&part.part_id, after, 5_000)
             .await
             .map_err(|e| e.to_string())?;
         let Some(last) = page.last() else { break };

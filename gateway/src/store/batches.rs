@@ -130,6 +130,29 @@ pub(crate) fn item_from_row(keys: &Keyring, r: &AnyRow) -> StoreResult<ItemRow> 
     })
 }
 
+/// What a bank's request carries of an item, from a row of [`Store::part_outgoing_page`].
+pub(crate) fn outgoing_from_row(keys: &Keyring, r: &AnyRow) -> StoreResult<OutgoingItem> {
+    let kind: String = r.try_get("recipient_kind")?;
+    let acct: String = r.try_get("account_kind")?;
+    let batch_id: String = r.try_get("batch_id")?;
+    let seq: i64 = r.try_get("seq")?;
+    let open = |column| open_item_field(keys, r, &batch_id, seq, column);
+    Ok(OutgoingItem {
+        seq,
+        recipient_kind: RecipientKind::parse(&kind)
+            .ok_or_else(|| corrupt("items", format!("recipient_kind {kind}")))?,
+        name: Pii::new(open("name")?),
+        id_no: Pii::new(open("id_no")?),
+        account_no: Pii::new(open("account_no")?),
+        account_kind: AccountKind::parse(&acct)
+            .ok_or_else(|| corrupt("items", format!("account_kind {acct}")))?,
+        account_bank_code: r.try_get("account_bank_code")?,
+        amount_fen: r.try_get("amount_fen")?,
+        phone: Pii::new(open("phone")?),
+        memo: r.try_get("memo")?,
+    })
+}
+
 /// A roster being taken in: everything happens in one transaction, committed only when the whole roster
 /// has been read and checked, so a rejected roster leaves nothing behind.
 pub struct IntakeTx {

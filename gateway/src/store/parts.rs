@@ -4,7 +4,7 @@ use futures::TryStreamExt;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::batches::{ITEM_SELECT, item_from_row, open_item_field};
+use super::batches::{ITEM_SELECT, item_from_row, open_item_field, outgoing_from_row};
 use super::misc::insert_events;
 use super::rows::*;
 use super::{Backend, Store, StoreError, StoreResult, no_index, param, placeholders};
@@ -210,6 +210,29 @@ impl Store {
                 )?),
                 account_bank_code: r.try_get("account_bank_code")?,
             });
+        }
+        Ok(out)
+    }
+
+    /// A page of what the bank's request carries of a part's items (`seq` order, after `after_seq`),
+    /// mapped as the rows come: the columns an encoder needs, no join.
+    pub async fn part_outgoing_page(
+        &self,
+        part_id: &str,
+        after_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<OutgoingItem>> {
+        let mut rows = sqlx::query(
+            "select batch_id, seq, recipient_kind, name, id_no, account_no, account_kind, account_bank_code, \
+             amount_fen, phone, memo from items where part_id = $1 and seq > $2 order by seq limit $3",
+        )
+        .bind(part_id)
+        .bind(after_seq)
+        .bind(limit)
+        .fetch(self.pool());
+        let mut out = Vec::with_capacity(usize::try_from(limit).unwrap_or(0).min(10_000));
+        while let Some(r) = rows.try_next().await? {
+            out.push(outgoing_from_row(&self.keys.data, &r)?);
         }
         Ok(out)
     }

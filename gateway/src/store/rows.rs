@@ -132,6 +132,32 @@ pub struct NewItem {
     pub replaces: Option<(String, i64)>,
 }
 
+/// What a bank's request carries of an item, read to encode it: a part's items stream through this
+/// (no status, results or batch columns; about a third of an [`ItemRow`]).
+#[derive(Debug, Clone)]
+pub struct OutgoingItem {
+    /// Sequence number.
+    pub seq: i64,
+    /// Person or unit.
+    pub recipient_kind: RecipientKind,
+    /// Name.
+    pub name: Name,
+    /// Id number.
+    pub id_no: IdNo,
+    /// Account number.
+    pub account_no: AccountNo,
+    /// Account kind.
+    pub account_kind: AccountKind,
+    /// Account bank (submitted).
+    pub account_bank_code: String,
+    /// Amount.
+    pub amount_fen: i64,
+    /// Phone.
+    pub phone: Phone,
+    /// Memo.
+    pub memo: String,
+}
+
 /// What reconciling a bank's answer needs of an item it was sent: only the account is opened.
 #[derive(Debug, Clone)]
 pub struct SentItem {
