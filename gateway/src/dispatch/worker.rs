@@ -41,10 +41,19 @@ pub async fn run(app: Arc<App>, bank: Arc<BankEntry>, stop: CancellationToken) {
         let free = slots.saturating_sub(tasks.len());
         if free > 0 {
             let now = app.clock.now_ms();
-            for claim in [Claim::Resolve, Claim::Send, Claim::Poll] {
-                let free = slots.saturating_sub(tasks.len());
+            // Polls are claimed before sends, but no more of them than may apply a whole part's
+            // results at once (`App::result_polls`): the results of accepted parts are taken in while
+            // the other parts are still being sent, and sends keep the remaining slots.
+            for claim in [Claim::Resolve, Claim::Poll, Claim::Send] {
+                let mut free = slots.saturating_sub(tasks.len());
                 if free == 0 {
                     break;
+                }
+                if claim == Claim::Poll && !matches!(bank.link, BankLink::Iso8583(_)) {
+                    free = free.min(app.result_polls.available_permits());
+                    if free == 0 {
+                        continue;
+                    }
                 }
                 let claimed = app
                     .store
@@ -310,13 +319,14 @@ async fn send(
         region_code: batch.region_code.clone(),
     };
     // The records are encoded page by page from the store: memory holds the wire bytes, not the rows.
+    let encode_started = Instant::now();
     let encoded: Result<Vec<u8>, LinkError> = async {
         let mut wire = link.begin_submit(&header)?;
         let mut after = 0;
         loop {
             let page = app
                 .store
-                .part_items_page(&part.part_id, after, 5_000)
+                .part_outgoing_page(&part.part_id, after, 5_000)
                 .await
                 .map_err(|e| LinkError::Mismatch(e.to_string()))?;
             let Some(last) = page.last() else { break };
@@ -345,6 +355,7 @@ async fn send(
         Ok(w) => w,
         Err(e) => return review(app, bank, &part, "encode", e.to_string()).await,
     };
+    let encode_ms = ms(encode_started.elapsed());
     let mut delays = backoff(bank);
     loop {
         let started = Instant::now();
@@ -366,7 +377,7 @@ async fn send(
             (Ok(reply), Some(SubmitOutcome::Accepted | SubmitOutcome::Duplicate)) => {
                 let now = app.clock.now_ms();
                 let next_poll = now + ms(bank.poll_interval());
-                info!(bank = %bank.code, part = %part.part_id, ret = %reply.ret_code, items = part.item_count, "part accepted");
+                let bank_ms = ms(started.elapsed());
                 let mut events = vec![event(
                     app,
                     "batch.sent",
@@ -375,10 +386,13 @@ async fn send(
                     json!({"bank_ref": part.bank_ref}),
                 )];
                 let id = (!reply.bank_batch_id.is_empty()).then_some(reply.bank_batch_id.as_str());
-                return app
-                    .store
+                let stored = Instant::now();
+                app.store
                     .part_accepted(&part, id, now, next_poll, &mut events)
-                    .await;
+                    .await?;
+                let store_ms = ms(stored.elapsed());
+                info!(bank = %bank.code, part = %part.part_id, ret = %reply.ret_code, items = part.item_count, encode_ms, bank_ms, store_ms, "part accepted");
+                return Ok(());
             }
             (Ok(_), Some(SubmitOutcome::Busy)) => match delays.next() {
                 Some(d) => tokio::time::sleep(d).await,
@@ -573,7 +587,10 @@ async fn ask(
         )
         .await;
     }
+    let bank_ms = ms(started.elapsed());
+    let read_started = Instant::now();
     let sent = app.store.part_sent(&part.part_id).await?;
+    let read_ms = ms(read_started.elapsed());
     let credited = bank
         .profile
         .codes
@@ -586,6 +603,7 @@ async fn ask(
         Ok(r) => r,
         Err(m) => return review(app, bank, &part, "reconcile", m.0).await,
     };
+    info!(bank = %bank.code, part = %part.part_id, bank_ms, read_ms, reconcile_ms = ms(read_started.elapsed()) - read_ms, "results reconciled");
     apply_final(app, bank, &part, &results, now_ms).await
 }
 
@@ -641,6 +659,7 @@ pub(super) async fn apply_final_items(
         }
     }
     let (batch_id, code) = (part.batch_id.clone(), bank.code.clone());
+    let stored = Instant::now();
     app.store
         .apply_item_results(part, results, now_ms, |r| {
             results::item_events(now_ms, &batch_id, &code, r)
@@ -656,7 +675,8 @@ pub(super) async fn apply_final_items(
     metrics::items_final(&bank.code, "succeeded", ok);
     metrics::items_final(&bank.code, "failed", failed);
     metrics::items_final(&bank.code, "review", rev);
-    info!(bank = %bank.code, part = %part.part_id, ok, failed, review = rev, part_final = last, batch_final = fin.is_some(), "results applied");
+    let store_ms = ms(stored.elapsed());
+    info!(bank = %bank.code, part = %part.part_id, ok, failed, review = rev, part_final = last, batch_final = fin.is_some(), store_ms, "results applied");
     Ok(())
 }
 
