@@ -10,6 +10,11 @@ use gateway::clock::SystemClock;
 use gateway::config::Config;
 use gateway::{demo, ops, server};
 
+/// jemalloc, not glibc's malloc: 1,000,000 items through bank A peak at 238-242 MiB against 363 MiB (glibc's
+/// per-thread arenas keep what rows crossing threads free), and run faster (docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "gateway",
