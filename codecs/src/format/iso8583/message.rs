@@ -828,6 +828,7 @@ impl<'a> MessageView<'a> {
     }
 
     /// Whether field `number` is present.
+    #[inline]
     pub fn has(&self, number: u8) -> bool {
         self.present & bit(number) != 0
     }
@@ -858,6 +859,7 @@ impl<'a> MessageView<'a> {
 
     /// The bytes of field `number`'s value as on the wire, without its length prefix and without the
     /// trailing spaces of an `ans` or GBK fixed field.
+    #[inline]
     pub fn raw(&self, number: u8) -> Option<&'a [u8]> {
         match self.slot(number) {
             Slot::Missing => None,
@@ -876,6 +878,10 @@ impl<'a> MessageView<'a> {
 
     /// Field `number` as text (a text field), borrowed from the frame unless GBK text had to be
     /// decoded. Equal to what [`Message::text`] gives for the decoded message.
+    ///
+    /// Inline, like the other accessors: out of line, the value comes back through memory, written
+    /// in words and read back at once by the caller, a store-forwarding stall per value read.
+    #[inline]
     pub fn text(&self, number: u8) -> Option<Cow<'a, str>> {
         let raw = match self.slot(number) {
             Slot::Missing => return None,
@@ -890,6 +896,7 @@ impl<'a> MessageView<'a> {
     }
 
     /// Field `number` as bytes (a binary field).
+    #[inline]
     pub fn bytes(&self, number: u8) -> Option<&'a [u8]> {
         match self.spec.op(number)?.encoding {
             Enc::Binary => self.raw(number),
@@ -928,7 +935,8 @@ fn ascii_text(raw: &[u8]) -> Cow<'_, str> {
     }
 }
 
-/// Decoded GBK text: borrowed when it is ASCII.
+/// Decoded GBK text: borrowed when it is ASCII. Out of line: the accessors that call it are inlined.
+#[inline(never)]
 fn gbk_text(raw: &[u8]) -> Cow<'_, str> {
     if raw.is_ascii() {
         return ascii_text(raw);
