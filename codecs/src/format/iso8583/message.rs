@@ -10,7 +10,7 @@ use std::fmt;
 use crate::field::gbk::{self, GbkError};
 use crate::field::scan::{self, Utf8Runs};
 
-use super::spec::{Enc, FieldKind, FieldOp, MessageSpec, bit};
+use super::spec::{Enc, FieldKind, FieldOp, MessageSpec, Pad, bit};
 
 /// Size of one bitmap.
 pub const BITMAP_LEN: usize = 8;
@@ -527,9 +527,10 @@ pub fn encode_into(
             FieldValue::Text(s) => s.len(),
             FieldValue::Bytes(b) => b.len(),
         };
-        room += match f.kind {
-            FieldKind::Fixed { len: width } | FieldKind::Binary { len: width } => width.max(len),
-            FieldKind::LlVar { .. } | FieldKind::LllVar { .. } => prefix_digits(f.kind) + len,
+        room += if f.prefix == 0 {
+            f.width.max(len)
+        } else {
+            f.prefix + len
         };
     }
     let secondary = bitmap & u128::from(u64::MAX) != 0;
@@ -561,62 +562,62 @@ fn wire_bit(n: u8) -> u128 {
     }
 }
 
-/// The 1-based position of the first byte of `b` that is not allowed, which is also its character
-/// position: every byte before it was an allowed ASCII character.
-#[inline]
-fn first_bad(b: &[u8], allowed: impl Fn(u8) -> bool) -> Option<usize> {
-    scan::first_not(b, allowed).map(|p| p + 1)
-}
-
 /// Writes one field's value (and its length prefix) straight into `out`.
-fn write_field(out: &mut Vec<u8>, f: FieldOp, value: &FieldValue) -> Result<(), EncodeError> {
+fn write_field(out: &mut Vec<u8>, f: &FieldOp, value: &FieldValue) -> Result<(), EncodeError> {
     let field = f.number;
-    let text = match (f.encoding, value) {
-        (Enc::Binary, FieldValue::Bytes(b)) => return write_bytes(out, f, b),
-        (Enc::Binary, FieldValue::Text(_)) => {
+    let text = match value {
+        FieldValue::Text(s) if f.encoding != Enc::Binary => s,
+        FieldValue::Bytes(b) if f.encoding == Enc::Binary => return write_bytes(out, f, b),
+        FieldValue::Text(_) => {
             return Err(EncodeError::WrongValueType {
                 field,
                 expected: "bytes",
             });
         }
-        (_, FieldValue::Bytes(_)) => {
+        FieldValue::Bytes(_) => {
             return Err(EncodeError::WrongValueType {
                 field,
                 expected: "text",
             });
         }
-        (_, FieldValue::Text(s)) => s,
     };
-    let enc = f.encoding;
-    let bad = match enc {
-        Enc::Numeric => first_bad(text.as_bytes(), scan::digit),
-        Enc::Alpha => first_bad(text.as_bytes(), scan::alphanumeric),
-        Enc::AlphaNumSpecial => first_bad(text.as_bytes(), scan::printable),
-        // A control character is a byte below 0x20, DEL, or a C1 control (U+0080..=U+009F, in UTF-8
-        // 0xC2 then 0x80..=0x9F): text without such bytes needs no character-wise look.
-        Enc::Gbk | Enc::Binary => {
-            if scan::all(text.as_bytes(), |c| (c >= 0x20) & (c != 0x7F) & (c != 0xC2)) {
-                None
-            } else {
-                text.chars().position(char::is_control).map(|p| p + 1)
-            }
-        }
+    let bytes = text.as_bytes();
+    let bad = match f.encoding {
+        Enc::Numeric => scan::first_not(bytes, scan::digit),
+        Enc::Alpha => scan::first_not(bytes, scan::alphanumeric),
+        Enc::AlphaNumSpecial => scan::first_not(bytes, scan::printable),
+        Enc::Gbk | Enc::Binary => return write_gbk(out, f, text),
     };
-    if let Some(position) = bad {
+    match bad {
+        // Every byte before the first bad one is an allowed ASCII character: its 1-based byte
+        // position is its character position.
+        Some(at) => Err(EncodeError::BadCharacter {
+            field,
+            position: at + 1,
+            charset: f.encoding.iso_name(),
+        }),
+        None => write_bytes(out, f, bytes),
+    }
+}
+
+/// Writes a GBK field: encoded in place, after room for a length prefix that is filled in once the
+/// length is known.
+#[inline(never)]
+fn write_gbk(out: &mut Vec<u8>, f: &FieldOp, text: &str) -> Result<(), EncodeError> {
+    let field = f.number;
+    // A control character is a byte below 0x20, DEL, or a C1 control (U+0080..=U+009F, in UTF-8
+    // 0xC2 then 0x80..=0x9F): text without such bytes needs no character-wise look.
+    if !scan::all(text.as_bytes(), |c| (c >= 0x20) & (c != 0x7F) & (c != 0xC2))
+        && let Some(p) = text.chars().position(char::is_control)
+    {
         return Err(EncodeError::BadCharacter {
             field,
-            position,
-            charset: enc.iso_name(),
+            position: p + 1,
+            charset: f.encoding.iso_name(),
         });
     }
-    if enc != Enc::Gbk {
-        return write_bytes(out, f, text.as_bytes());
-    }
-    // GBK: encoded in place, after room for a length prefix that is filled in once the length is
-    // known.
-    let digits = prefix_digits(f.kind);
     let prefix_at = out.len();
-    out.resize(prefix_at + digits, b'0');
+    out.resize(prefix_at + f.prefix, b'0');
     let at = out.len();
     gbk::encode_into(text, out).map_err(|source| EncodeError::NotGbk { field, source })?;
     let len = out.len() - at;
@@ -649,57 +650,70 @@ fn write_field(out: &mut Vec<u8>, f: FieldOp, value: &FieldValue) -> Result<(), 
 }
 
 /// Writes a value whose bytes are final (ASCII text, binary), padded or prefixed as its kind says.
-fn write_bytes(out: &mut Vec<u8>, f: FieldOp, bytes: &[u8]) -> Result<(), EncodeError> {
+#[inline]
+fn write_bytes(out: &mut Vec<u8>, f: &FieldOp, bytes: &[u8]) -> Result<(), EncodeError> {
+    let len = bytes.len();
+    if f.prefix != 0 {
+        if len > f.width {
+            return Err(EncodeError::TooLong {
+                field: f.number,
+                len,
+                max: f.width,
+            });
+        }
+        let mut digits = [b'0'; 3];
+        write_digits(&mut digits, len);
+        match digits.split_last_chunk::<2>() {
+            Some((_, two)) if f.prefix == 2 => out.extend_from_slice(two),
+            _ => out.extend_from_slice(&digits),
+        }
+        out.extend_from_slice(bytes);
+        return Ok(());
+    }
+    // A fixed or binary field whose value fills it: the common case, the same for every encoding.
+    if len == f.width {
+        out.extend_from_slice(bytes);
+        return Ok(());
+    }
+    write_short_or_long(out, f, bytes)
+}
+
+/// A fixed or binary field whose value does not fill it exactly: padded, or an error.
+fn write_short_or_long(out: &mut Vec<u8>, f: &FieldOp, bytes: &[u8]) -> Result<(), EncodeError> {
     let field = f.number;
     let len = bytes.len();
-    match f.kind {
-        FieldKind::Fixed { len: width } => {
-            if len > width {
-                return Err(EncodeError::TooLong {
-                    field,
-                    len,
-                    max: width,
-                });
-            }
-            let pad = width - len;
-            match f.encoding {
-                Enc::Numeric => {
-                    out.resize(out.len() + pad, b'0');
-                    out.extend_from_slice(bytes);
-                }
-                Enc::AlphaNumSpecial | Enc::Gbk => {
-                    out.extend_from_slice(bytes);
-                    out.resize(out.len() + pad, b' ');
-                }
-                // `an` has no padding character; binary fixed fields are kind `binary` (table check).
-                Enc::Alpha | Enc::Binary if pad > 0 => {
-                    return Err(EncodeError::WrongLength {
-                        field,
-                        len,
-                        expected: width,
-                    });
-                }
-                Enc::Alpha | Enc::Binary => out.extend_from_slice(bytes),
-            }
-        }
-        FieldKind::Binary { len: width } => {
-            if len != width {
-                return Err(EncodeError::WrongLength {
-                    field,
-                    len,
-                    expected: width,
-                });
-            }
+    let width = f.width;
+    if let FieldKind::Binary { .. } = f.kind {
+        return Err(EncodeError::WrongLength {
+            field,
+            len,
+            expected: width,
+        });
+    }
+    if len > width {
+        return Err(EncodeError::TooLong {
+            field,
+            len,
+            max: width,
+        });
+    }
+    let pad = width - len;
+    match f.pad {
+        Pad::Zeros => {
+            out.resize(out.len() + pad, b'0');
             out.extend_from_slice(bytes);
         }
-        FieldKind::LlVar { max } | FieldKind::LllVar { max } => {
-            if len > max {
-                return Err(EncodeError::TooLong { field, len, max });
-            }
-            let at = out.len();
-            out.resize(at + prefix_digits(f.kind), b'0');
-            write_digits(&mut out[at..], len);
+        Pad::Spaces => {
             out.extend_from_slice(bytes);
+            out.resize(out.len() + pad, b' ');
+        }
+        // `an` has no padding character.
+        Pad::Exact => {
+            return Err(EncodeError::WrongLength {
+                field,
+                len,
+                expected: width,
+            });
         }
     }
     Ok(())
@@ -712,14 +726,6 @@ fn write_digits(slot: &mut [u8], mut n: usize) {
         // `n % 10` is below 10.
         *d = b'0' + (n % 10) as u8;
         n /= 10;
-    }
-}
-
-fn prefix_digits(kind: FieldKind) -> usize {
-    match kind {
-        FieldKind::LlVar { .. } => 2,
-        FieldKind::LllVar { .. } => 3,
-        FieldKind::Fixed { .. } | FieldKind::Binary { .. } => 0,
     }
 }
 
@@ -1049,95 +1055,99 @@ pub fn decode_view<'a>(
 
 fn read_field<'a>(
     r: &mut Reader<'a>,
-    f: FieldOp,
+    f: &FieldOp,
     utf8: &mut Utf8Runs<'a>,
 ) -> Result<Slot<'a>, DecodeError> {
     let field = f.number;
     let element = Element::Field(field);
-    let len = match f.kind {
-        FieldKind::Fixed { len } | FieldKind::Binary { len } => len,
-        FieldKind::LlVar { max } | FieldKind::LllVar { max } => {
-            let offset = r.pos;
-            let prefix = r.take(element, prefix_digits(f.kind))?;
-            let mut len = 0usize;
-            for &b in prefix {
-                if !b.is_ascii_digit() {
-                    return Err(DecodeError::BadLengthPrefix { field, offset });
-                }
-                len = len * 10 + usize::from(b - b'0');
+    let len = if f.prefix == 0 {
+        f.width
+    } else {
+        let offset = r.pos;
+        let prefix = r.take(element, f.prefix)?;
+        let mut len = 0usize;
+        for &b in prefix {
+            if !b.is_ascii_digit() {
+                return Err(DecodeError::BadLengthPrefix { field, offset });
             }
-            if len > max {
-                return Err(DecodeError::TooLong {
-                    field,
-                    offset,
-                    len,
-                    max,
-                });
-            }
-            len
+            len = len * 10 + usize::from(b - b'0');
         }
+        if len > f.width {
+            return Err(DecodeError::TooLong {
+                field,
+                offset,
+                len,
+                max: f.width,
+            });
+        }
+        len
     };
     let offset = r.pos;
     let raw = r.take(element, len)?;
+    // A space can never be a GBK trail byte (those are 0x40 and up): trimming GBK is safe.
+    let text = if f.pad == Pad::Spaces {
+        trim_spaces(raw)
+    } else {
+        raw
+    };
+    let (bad, problem) = match f.encoding {
+        Enc::Numeric => (scan::first_not(text, scan::digit), "not an ASCII digit"),
+        Enc::Alpha => (
+            scan::first_not(text, scan::alphanumeric),
+            "not an ASCII letter or digit",
+        ),
+        Enc::AlphaNumSpecial => (
+            scan::first_not(text, scan::printable),
+            "not printable ASCII",
+        ),
+        Enc::Binary => return Ok(Slot::Raw(raw)),
+        Enc::Gbk => {
+            check_gbk(field, offset, text)?;
+            // Text beyond ASCII is GBK, decoded when asked for.
+            if !text.is_ascii() {
+                return Ok(Slot::Raw(text));
+            }
+            (None, "")
+        }
+    };
+    match bad {
+        Some(at) => Err(DecodeError::BadValue {
+            field,
+            offset: offset + at,
+            problem,
+        }),
+        // Checked ASCII: its text (the bytes, should the frame ever not be UTF-8 there).
+        None => Ok(utf8
+            .text(offset, offset + text.len())
+            .map_or(Slot::Raw(text), Slot::Text)),
+    }
+}
+
+/// Checks a GBK field's value: strict GBK text without control characters. Out of line, like
+/// [`write_gbk`]: at most a field or two per message, and inlined it would crowd the field loop.
+#[inline(never)]
+fn check_gbk(field: u8, offset: usize, text: &[u8]) -> Result<(), DecodeError> {
     let bad = |at: usize, problem| DecodeError::BadValue {
         field,
         offset: offset + at,
         problem,
     };
-    // Checked ASCII: its text (the bytes, should the frame ever not be UTF-8 there).
-    let span = |text: &'a [u8], utf8: &mut Utf8Runs<'a>| {
-        utf8.text(offset, offset + text.len())
-            .map_or(Slot::Raw(text), Slot::Text)
-    };
-    let mut check = |bad_at: Option<usize>, text: &'a [u8], problem| match bad_at {
-        Some(p) => Err(bad(p, problem)),
-        None => Ok(span(text, utf8)),
-    };
-    let fixed = matches!(f.kind, FieldKind::Fixed { .. });
-    match f.encoding {
-        Enc::Binary => Ok(Slot::Raw(raw)),
-        Enc::Numeric => check(scan::first_not(raw, scan::digit), raw, "not an ASCII digit"),
-        Enc::Alpha => check(
-            scan::first_not(raw, scan::alphanumeric),
-            raw,
-            "not an ASCII letter or digit",
-        ),
-        Enc::AlphaNumSpecial => {
-            let text = if fixed { trim_spaces(raw) } else { raw };
-            check(
-                scan::first_not(text, scan::printable),
-                text,
-                "not printable ASCII",
-            )
-        }
-        Enc::Gbk => {
-            // A space can never be a GBK trail byte (those are 0x40 and up): trimming is safe.
-            let text = if fixed { trim_spaces(raw) } else { raw };
-            // Text beyond ASCII is GBK, decoded when asked for.
-            let span = if text.is_ascii() {
-                span(text, utf8)
-            } else {
-                Slot::Raw(text)
-            };
-            // One pass on good text; the two checks below, in their order, find what is wrong.
-            if gbk::is_strict_text(text) {
-                return Ok(span);
-            }
-            // Control bytes can only be single-byte characters, for the same reason.
-            if let Some(p) = text.iter().position(|&b| b < 0x20 || b == 0x7F) {
-                return Err(bad(p, "a control character"));
-            }
-            gbk::check(text).map_err(|e| {
-                let at = match e {
-                    GbkError::Malformed { offset } => offset,
-                    // Decoding reports byte offsets only; a character position is no offset.
-                    GbkError::Unmappable { .. } => 0,
-                };
-                bad(at, "not strict GBK")
-            })?;
-            Ok(span)
-        }
+    // One pass on good text; the two checks below, in their order, find what is wrong.
+    if gbk::is_strict_text(text) {
+        return Ok(());
     }
+    // Control bytes can only be single-byte characters (a GBK trail byte is 0x40 and up).
+    if let Some(p) = text.iter().position(|&b| b < 0x20 || b == 0x7F) {
+        return Err(bad(p, "a control character"));
+    }
+    gbk::check(text).map_err(|e| {
+        let at = match e {
+            GbkError::Malformed { offset } => offset,
+            // Decoding reports byte offsets only; a character position is no offset.
+            GbkError::Unmappable { .. } => 0,
+        };
+        bad(at, "not strict GBK")
+    })
 }
 
 fn trim_spaces(b: &[u8]) -> &[u8] {

@@ -183,8 +183,13 @@ pub struct MessageSpec {
     plan: Plan,
 }
 
-/// What the encoder and decoder need of one field, by value: looked up by number in one load (no
-/// index into `fields` and then the spec, a chain of two dependent loads per field).
+/// What the encoder and decoder need of one field, found by number in one index (no index into
+/// `fields` and then the spec, a chain of two dependent loads per field). Handed out by reference:
+/// copied out, it cost a copy of the whole entry per field.
+///
+/// Besides kind and encoding it holds what they imply, worked out once by [`FieldOp::of`]: the
+/// width, the prefix and the padding as data, so that the codec branches on the kind once, not in
+/// each of its steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FieldOp {
     /// Field (bit) number.
@@ -193,6 +198,46 @@ pub(crate) struct FieldOp {
     pub(crate) kind: FieldKind,
     /// The characters it holds.
     pub(crate) encoding: Enc,
+    /// Digits of the length prefix: 0 for fixed and binary fields, 2 for LLVAR, 3 for LLLVAR.
+    pub(crate) prefix: usize,
+    /// The length of a fixed or binary field; the largest value length of a variable one.
+    pub(crate) width: usize,
+    /// How a short value of a fixed field is filled up.
+    pub(crate) pad: Pad,
+}
+
+/// How a fixed field shorter than its width is filled up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pad {
+    /// Zeros on the left (`n`).
+    Zeros,
+    /// Spaces on the right (`ans`, GBK); the decoder leaves them out of the value.
+    Spaces,
+    /// Not at all: the value must fill the field (`an`, binary, and every variable field).
+    Exact,
+}
+
+impl FieldOp {
+    fn of(f: &FieldSpec) -> Self {
+        let (prefix, width) = match f.kind {
+            FieldKind::Fixed { len } | FieldKind::Binary { len } => (0, len),
+            FieldKind::LlVar { max } => (2, max),
+            FieldKind::LllVar { max } => (3, max),
+        };
+        let pad = match (f.kind, f.encoding) {
+            (FieldKind::Fixed { .. }, Enc::Numeric) => Pad::Zeros,
+            (FieldKind::Fixed { .. }, Enc::AlphaNumSpecial | Enc::Gbk) => Pad::Spaces,
+            _ => Pad::Exact,
+        };
+        Self {
+            number: f.number,
+            kind: f.kind,
+            encoding: f.encoding,
+            prefix,
+            width,
+            pad,
+        }
+    }
 }
 
 /// The table resolved for the codec: a field's spec by number in one index, no search.
@@ -215,11 +260,7 @@ impl Plan {
         let mut sensitive = 0;
         for (i, f) in fields.iter().enumerate() {
             if let Some(op) = ops.get_mut(usize::from(f.number)) {
-                *op = Some(FieldOp {
-                    number: f.number,
-                    kind: f.kind,
-                    encoding: f.encoding,
-                });
+                *op = Some(FieldOp::of(f));
             }
             // `new` has checked the numbers (2..=128, unique), so there are at most 127 fields.
             if let (Some(slot), Ok(i)) = (index.get_mut(usize::from(f.number)), u8::try_from(i)) {
@@ -299,10 +340,10 @@ impl MessageSpec {
         self.fields.get(usize::from(i))
     }
 
-    /// Field `number`'s kind and encoding.
+    /// Field `number`'s kind, encoding and what they imply.
     #[inline]
-    pub(crate) fn op(&self, number: u8) -> Option<FieldOp> {
-        self.plan.ops.get(usize::from(number)).copied().flatten()
+    pub(crate) fn op(&self, number: u8) -> Option<&FieldOp> {
+        self.plan.ops.get(usize::from(number))?.as_ref()
     }
 
     /// Bit `n - 1` set for every sensitive field `n`.
