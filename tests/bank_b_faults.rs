@@ -128,8 +128,14 @@ async fn busy_answers_honour_retry_after() {
         "busy",
         2500,
         |c| {
-            c.retry_after = Duration::from_secs(1);
+            // Longer than the profile's first backoff (retry_min 1 s), so a client that ignored the
+            // header would retry early.
+            c.retry_after = Duration::from_secs(2);
+            // One part: its submit and status polls are few, so on shares alone some runs saw no
+            // busy answer (CI, 2026-12-07: the draw depends on the part's random MsgId). Each
+            // request's first attempt is therefore answered busy, then the shares decide.
             c.faults = Faults {
+                busy_first_attempts: 1,
                 busy_submit_permille: 500,
                 busy_query_permille: 300,
                 ..Faults::default()
@@ -139,6 +145,16 @@ async fn busy_answers_honour_retry_after() {
     )
     .await;
     assert!(sim.ledger.busy_replies() > 0, "the fault happened");
+    assert!(
+        sim.stats.retries_after_busy() > 0,
+        "busy requests were retried"
+    );
+    assert_eq!(
+        sim.stats.early_retries(),
+        0,
+        "no retry came before Retry-After ({} retries)",
+        sim.stats.retries_after_busy()
+    );
     sim.shutdown().await;
 }
 

@@ -24,6 +24,11 @@ pub struct Faults {
     pub busy_submit_permille: u32,
     /// Share of queries answered `9999` (busy).
     pub busy_query_permille: u32,
+    /// The first this many requests *for each key* (submits and queries alike) are answered busy
+    /// before the shares above are rolled, so a scenario sees the fault in every run whatever keys the
+    /// gateway draws (a share alone depends on the gateway's random message ids: a test with one part
+    /// has few requests to roll on).
+    pub busy_first_attempts: u32,
     /// Share of requests whose reply is lost: the request is read *and processed* (a submit is
     /// accepted and paid), then the connection is closed without a reply.
     pub drop_before_reply_permille: u32,
@@ -45,6 +50,15 @@ pub struct Faults {
     /// Share of accepted items whose result becomes final only the simulator's `late_result` after its
     /// processing time, decided per item. Bank C only (bank A delays every batch by its `late_result`).
     pub late_result_permille: u32,
+}
+
+impl Faults {
+    /// Whether the `attempt`-th request for `key` is answered busy: one of the first
+    /// `busy_first_attempts`, or hit by the dice at `permille` (the submit or the query share).
+    pub(crate) fn busy(&self, dice: &Dice, key: &[u8], attempt: u64, permille: u32) -> bool {
+        attempt < u64::from(self.busy_first_attempts)
+            || dice.hits(Roll::Busy, key, attempt, permille)
+    }
 }
 
 /// Reads and writes a `Duration` as `250ms`, `2s`, `1m`.
@@ -193,5 +207,20 @@ mod tests {
         assert!((800..1200).contains(&hits), "{hits}");
         assert!((0..1000).all(|n| a.hits(Roll::Busy, b"k", n, 1000)));
         assert!((0..1000).all(|n| !a.hits(Roll::Busy, b"k", n, 0)));
+    }
+
+    #[test]
+    fn the_first_attempts_are_busy_then_the_share_decides() {
+        let dice = Dice::new(3);
+        let f = Faults {
+            busy_first_attempts: 2,
+            ..Faults::default()
+        };
+        assert!(f.busy(&dice, b"submit:X", 0, 0));
+        assert!(f.busy(&dice, b"submit:X", 1, 0));
+        assert!((2..1000).all(|n| !f.busy(&dice, b"submit:X", n, 0)));
+        assert!((2..1000).all(|n| f.busy(&dice, b"submit:X", n, 1000)));
+        let none = Faults::default();
+        assert!(!none.busy(&dice, b"submit:X", 0, 0));
     }
 }

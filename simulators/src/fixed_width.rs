@@ -394,8 +394,8 @@ impl Bank {
                 }
             }
         };
-        if self.dice.hits(
-            Roll::Busy,
+        if self.faults.busy(
+            &self.dice,
             key.as_bytes(),
             attempt,
             self.faults.busy_submit_permille,
@@ -567,8 +567,8 @@ impl Bank {
             ..QueryReplyHeader::default()
         };
         let mut reply = QueryReply::default();
-        if self.dice.hits(
-            Roll::Busy,
+        if self.faults.busy(
+            &self.dice,
             key.as_bytes(),
             attempt,
             self.faults.busy_query_permille,

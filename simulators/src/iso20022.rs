@@ -162,6 +162,8 @@ pub struct Iso20022Stats {
     handshake_failures: AtomicUsize,
     am05: AtomicUsize,
     xsd_invalid: AtomicUsize,
+    retries_after_busy: AtomicUsize,
+    early_retries: AtomicUsize,
 }
 
 impl Iso20022Stats {
@@ -208,7 +210,23 @@ impl Iso20022Stats {
     pub fn xsd_invalid(&self) -> usize {
         self.xsd_invalid.load(Ordering::Relaxed)
     }
+
+    /// Requests that came again after a busy (`503` + `Retry-After`) answer to the same key.
+    pub fn retries_after_busy(&self) -> usize {
+        self.retries_after_busy.load(Ordering::Relaxed)
+    }
+
+    /// Of those, the ones that came sooner than `Retry-After` after the busy answer (less
+    /// [`EARLY_RETRY_TOLERANCE`]): a client that honours the header makes none.
+    pub fn early_retries(&self) -> usize {
+        self.early_retries.load(Ordering::Relaxed)
+    }
 }
+
+/// How much sooner than `Retry-After` a retry may come and still count as honouring it: the
+/// client's clock reads milliseconds, and it times the wait from when it read the answer, which is
+/// later than when it was made here.
+pub const EARLY_RETRY_TOLERANCE: Duration = Duration::from_millis(20);
 
 /// The bank B simulator.
 #[derive(Debug)]
@@ -466,6 +484,8 @@ struct Bank {
     e2e: Mutex<HashMap<String, E2e>>,
     /// Requests seen per key (`submit:<MsgId>`, `status:<MsgId>`): the attempt number for the dice.
     attempts: Mutex<HashMap<String, u64>>,
+    /// When the last busy answer per key was made, until that key's next request.
+    busy_at: Mutex<HashMap<String, Instant>>,
     report_serial: AtomicU64,
 }
 
@@ -537,6 +557,7 @@ impl Bank {
             batches: Mutex::new(HashMap::new()),
             e2e: Mutex::new(HashMap::new()),
             attempts: Mutex::new(HashMap::new()),
+            busy_at: Mutex::new(HashMap::new()),
             report_serial: AtomicU64::new(1),
         })
     }
@@ -549,13 +570,28 @@ impl Bank {
         lock(&self.e2e)
     }
 
-    /// The attempt number of a request with `key` (0 for the first).
+    /// The attempt number of a request with `key` (0 for the first); a request after a busy answer
+    /// to the same key is counted, and counted early when it came before `Retry-After` had passed.
     fn attempt(&self, key: &str) -> u64 {
+        if let Some(busy) = lock(&self.busy_at).remove(key) {
+            Iso20022Stats::bump(&self.stats.retries_after_busy);
+            let wait = Duration::from_secs(self.retry_after_secs);
+            if busy.elapsed() + EARLY_RETRY_TOLERANCE < wait {
+                Iso20022Stats::bump(&self.stats.early_retries);
+            }
+        }
         let mut attempts = lock(&self.attempts);
         let n = attempts.entry(key.to_owned()).or_insert(0);
         let this = *n;
         *n += 1;
         this
+    }
+
+    /// A busy answer to `key`, timed for [`Iso20022Stats::early_retries`].
+    fn busy(&self, key: (String, u64)) -> Answer {
+        self.ledger.note(Event::Busy);
+        lock(&self.busy_at).insert(key.0.clone(), Instant::now());
+        Answer::busy(key)
     }
 
     /// A new `GrpHdr/MsgId` of a status report: `CBP`, the time, a serial.
@@ -647,14 +683,13 @@ impl Bank {
         let key = format!("submit:{}", msg_id.as_deref().unwrap_or("?"));
         let attempt = self.attempt(&key);
         let dice_key = (key, attempt);
-        if self.dice.hits(
-            Roll::Busy,
+        if self.faults.busy(
+            &self.dice,
             dice_key.0.as_bytes(),
             attempt,
             self.faults.busy_submit_permille,
         ) {
-            self.ledger.note(Event::Busy);
-            return Answer::busy(dice_key);
+            return self.busy(dice_key);
         }
         // A MsgId accepted before: the first answer again, whatever the body (checked before anything
         // else, as the spec says).
@@ -883,14 +918,13 @@ impl Bank {
         let key = format!("status:{msg_id}");
         let attempt = self.attempt(&key);
         let dice_key = (key, attempt);
-        if self.dice.hits(
-            Roll::Busy,
+        if self.faults.busy(
+            &self.dice,
             dice_key.0.as_bytes(),
             attempt,
             self.faults.busy_query_permille,
         ) {
-            self.ledger.note(Event::Busy);
-            return Answer::busy(dice_key);
+            return self.busy(dice_key);
         }
         let Some(batch) = self.lock_batches().get(msg_id).cloned() else {
             Iso20022Stats::bump(&self.stats.not_found);

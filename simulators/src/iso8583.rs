@@ -606,8 +606,8 @@ impl Bank {
                 }
                 Ok(_)
                     if self
-                        .dice
-                        .hits(Roll::Busy, key.as_bytes(), attempt, busy_permille) =>
+                        .faults
+                        .busy(&self.dice, key.as_bytes(), attempt, busy_permille) =>
                 {
                     self.ledger.note(Event::Busy);
                     rc::BUSY.into()
