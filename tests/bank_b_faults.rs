@@ -88,6 +88,7 @@ async fn connection_dropped_mid_reply() {
         2500,
         |c| {
             c.faults = Faults {
+                first_attempts_faulted: 1,
                 cut_reply_permille: 300,
                 ..Faults::default()
             }
@@ -110,6 +111,7 @@ async fn garbage_answers() {
             // some are garbled in every run (at 300 a run saw none once: the draw depends on the
             // part's random reference).
             c.faults = Faults {
+                first_attempts_faulted: 1,
                 garble_reply_permille: 700,
                 ..Faults::default()
             }
@@ -135,7 +137,7 @@ async fn busy_answers_honour_retry_after() {
             // busy answer (CI, 2026-12-07: the draw depends on the part's random MsgId). Each
             // request's first attempt is therefore answered busy, then the shares decide.
             c.faults = Faults {
-                busy_first_attempts: 1,
+                first_attempts_faulted: 1,
                 busy_submit_permille: 500,
                 busy_query_permille: 300,
                 ..Faults::default()
@@ -173,6 +175,7 @@ async fn lost_answers(backend: StoreBackend, tag: &str, items: usize) {
             // some are lost in every run (at 300, 3 of 6 runs on 2026-11-26 lost none: the draw
             // depends on the part's random MsgId).
             c.faults = Faults {
+                first_attempts_faulted: 1,
                 drop_before_reply_permille: 700,
                 duplicate_reply_permille: 200,
                 ..Faults::default()

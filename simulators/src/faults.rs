@@ -24,11 +24,11 @@ pub struct Faults {
     pub busy_submit_permille: u32,
     /// Share of queries answered `9999` (busy).
     pub busy_query_permille: u32,
-    /// The first this many requests *for each key* (submits and queries alike) are answered busy
-    /// before the shares above are rolled, so a scenario sees the fault in every run whatever keys the
-    /// gateway draws (a share alone depends on the gateway's random message ids: a test with one part
-    /// has few requests to roll on).
-    pub busy_first_attempts: u32,
+    /// The first this many requests *for each key* meet every reply fault whose share is above zero
+    /// (busy, drop, garble, duplicate, cut, bad MAC), as if that share were 1000; later requests roll
+    /// the shares. So a scenario sees its fault in every run whatever keys the gateway draws: a share
+    /// alone depends on the gateway's random message ids, and a part has few requests to roll on.
+    pub first_attempts_faulted: u32,
     /// Share of requests whose reply is lost: the request is read *and processed* (a submit is
     /// accepted and paid), then the connection is closed without a reply.
     pub drop_before_reply_permille: u32,
@@ -53,11 +53,25 @@ pub struct Faults {
 }
 
 impl Faults {
-    /// Whether the `attempt`-th request for `key` is answered busy: one of the first
-    /// `busy_first_attempts`, or hit by the dice at `permille` (the submit or the query share).
-    pub(crate) fn busy(&self, dice: &Dice, key: &[u8], attempt: u64, permille: u32) -> bool {
-        attempt < u64::from(self.busy_first_attempts)
-            || dice.hits(Roll::Busy, key, attempt, permille)
+    /// Whether the `attempt`-th request (or reply) for `key` meets the fault `roll` at `permille`:
+    /// the dice decide, except that a reply fault with a share above zero always hits the first
+    /// `first_attempts_faulted` attempts. Per-item draws (fail, late, jitter...) only roll.
+    pub(crate) fn hits(
+        &self,
+        dice: &Dice,
+        roll: Roll,
+        key: &[u8],
+        attempt: u64,
+        permille: u32,
+    ) -> bool {
+        let reply_fault = matches!(
+            roll,
+            Roll::Busy | Roll::Drop | Roll::Garble | Roll::Duplicate | Roll::Cut | Roll::BadMac
+        );
+        if reply_fault && permille > 0 && attempt < u64::from(self.first_attempts_faulted) {
+            return true;
+        }
+        dice.hits(roll, key, attempt, permille)
     }
 }
 
@@ -210,17 +224,46 @@ mod tests {
     }
 
     #[test]
-    fn the_first_attempts_are_busy_then_the_share_decides() {
+    fn the_first_attempts_meet_reply_faults_then_the_share_decides() {
         let dice = Dice::new(3);
         let f = Faults {
-            busy_first_attempts: 2,
+            first_attempts_faulted: 2,
             ..Faults::default()
         };
-        assert!(f.busy(&dice, b"submit:X", 0, 0));
-        assert!(f.busy(&dice, b"submit:X", 1, 0));
-        assert!((2..1000).all(|n| !f.busy(&dice, b"submit:X", n, 0)));
-        assert!((2..1000).all(|n| f.busy(&dice, b"submit:X", n, 1000)));
+        let k = b"submit:X";
+        for roll in [
+            Roll::Busy,
+            Roll::Drop,
+            Roll::Garble,
+            Roll::Duplicate,
+            Roll::Cut,
+            Roll::BadMac,
+        ] {
+            assert!(f.hits(&dice, roll, k, 0, 1), "{roll:?}");
+            assert!(f.hits(&dice, roll, k, 1, 1), "{roll:?}");
+            assert!(
+                !f.hits(&dice, roll, k, 0, 0),
+                "{roll:?}: a share of 0 is no fault"
+            );
+            let later = (2..1000)
+                .filter(|n| f.hits(&dice, roll, k, *n, 100))
+                .count();
+            assert!((50..160).contains(&later), "{roll:?}: {later}");
+        }
+        assert!((0..1000).all(|n| !f.hits(&dice, Roll::ItemFails, k, n, 0)));
         let none = Faults::default();
-        assert!(!none.busy(&dice, b"submit:X", 0, 0));
+        assert!(
+            (0..1000).all(
+                |n| none.hits(&dice, Roll::Busy, k, n, 100) == dice.hits(Roll::Busy, k, n, 100)
+            ),
+            "without the knob the dice alone decide"
+        );
+        let per_item = (0..1000)
+            .filter(|n| f.hits(&dice, Roll::ItemFails, k, *n, 100))
+            .count();
+        assert!(
+            (50..160).contains(&per_item),
+            "per-item draws are not forced: {per_item}"
+        );
     }
 }

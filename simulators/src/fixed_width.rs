@@ -394,8 +394,9 @@ impl Bank {
                 }
             }
         };
-        if self.faults.busy(
+        if self.faults.hits(
             &self.dice,
+            Roll::Busy,
             key.as_bytes(),
             attempt,
             self.faults.busy_submit_permille,
@@ -567,8 +568,9 @@ impl Bank {
             ..QueryReplyHeader::default()
         };
         let mut reply = QueryReply::default();
-        if self.faults.busy(
+        if self.faults.hits(
             &self.dice,
+            Roll::Busy,
             key.as_bytes(),
             attempt,
             self.faults.busy_query_permille,
@@ -640,10 +642,13 @@ impl Bank {
         if !f.reply_delay.is_zero() {
             tokio::time::sleep(f.reply_delay).await;
         }
-        if self
-            .dice
-            .hits(Roll::Drop, key, reply.attempt, f.drop_before_reply_permille)
-        {
+        if self.faults.hits(
+            &self.dice,
+            Roll::Drop,
+            key,
+            reply.attempt,
+            f.drop_before_reply_permille,
+        ) {
             self.ledger.note(Event::Dropped);
             debug!("fault: closing without the reply");
             return Ok(false);
@@ -653,10 +658,13 @@ impl Bank {
             .header(reply.body.len())
             .map_err(io::Error::other)?;
         wire.extend_from_slice(&reply.body);
-        if self
-            .dice
-            .hits(Roll::Garble, key, reply.attempt, f.garble_reply_permille)
-        {
+        if self.faults.hits(
+            &self.dice,
+            Roll::Garble,
+            key,
+            reply.attempt,
+            f.garble_reply_permille,
+        ) {
             self.ledger.note(Event::Garbled);
             let how = self.dice.number(Roll::GarbleHow, key, reply.attempt);
             garble(
@@ -668,7 +676,8 @@ impl Bank {
             debug!("fault: garbled reply");
         }
         write_wire(wr, &wire, f.split_writes).await?;
-        if self.dice.hits(
+        if self.faults.hits(
+            &self.dice,
             Roll::Duplicate,
             key,
             reply.attempt,

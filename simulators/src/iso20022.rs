@@ -683,8 +683,9 @@ impl Bank {
         let key = format!("submit:{}", msg_id.as_deref().unwrap_or("?"));
         let attempt = self.attempt(&key);
         let dice_key = (key, attempt);
-        if self.faults.busy(
+        if self.faults.hits(
             &self.dice,
+            Roll::Busy,
             dice_key.0.as_bytes(),
             attempt,
             self.faults.busy_submit_permille,
@@ -918,8 +919,9 @@ impl Bank {
         let key = format!("status:{msg_id}");
         let attempt = self.attempt(&key);
         let dice_key = (key, attempt);
-        if self.faults.busy(
+        if self.faults.hits(
             &self.dice,
+            Roll::Busy,
             dice_key.0.as_bytes(),
             attempt,
             self.faults.busy_query_permille,
@@ -1018,33 +1020,48 @@ impl Bank {
         let mut cut = false;
         if let Some((key, attempt)) = &a.key {
             let k = key.as_bytes();
-            if self
-                .dice
-                .hits(Roll::Drop, k, *attempt, f.drop_before_reply_permille)
-            {
+            if self.faults.hits(
+                &self.dice,
+                Roll::Drop,
+                k,
+                *attempt,
+                f.drop_before_reply_permille,
+            ) {
                 // Processed (a submit is booked and paid), but no answer at all.
                 self.ledger.note(Event::Dropped);
                 debug!("fault: closing the connection without the answer");
                 return Err(io::Error::other("fault: answer dropped"));
             }
             if a.fresh_accept
-                && self
-                    .dice
-                    .hits(Roll::Duplicate, k, *attempt, f.duplicate_reply_permille)
+                && self.faults.hits(
+                    &self.dice,
+                    Roll::Duplicate,
+                    k,
+                    *attempt,
+                    f.duplicate_reply_permille,
+                )
             {
                 // Answered as the spec answers a repeat: the same body, with 200.
                 self.ledger.note(Event::Duplicated);
                 status = StatusCode::OK;
             }
             let has_body = !body.is_empty();
-            if has_body && self.dice.hits(Roll::Cut, k, *attempt, f.cut_reply_permille) {
+            if has_body
+                && self
+                    .faults
+                    .hits(&self.dice, Roll::Cut, k, *attempt, f.cut_reply_permille)
+            {
                 self.ledger.note(Event::Cut);
                 debug!("fault: cutting the answer and closing the connection");
                 cut = true;
             } else if has_body
-                && self
-                    .dice
-                    .hits(Roll::Garble, k, *attempt, f.garble_reply_permille)
+                && self.faults.hits(
+                    &self.dice,
+                    Roll::Garble,
+                    k,
+                    *attempt,
+                    f.garble_reply_permille,
+                )
             {
                 self.ledger.note(Event::Garbled);
                 debug!("fault: garbled answer");

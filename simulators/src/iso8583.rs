@@ -605,9 +605,13 @@ impl Bank {
                     rc::BUSY.into()
                 }
                 Ok(_)
-                    if self
-                        .faults
-                        .busy(&self.dice, key.as_bytes(), attempt, busy_permille) =>
+                    if self.faults.hits(
+                        &self.dice,
+                        Roll::Busy,
+                        key.as_bytes(),
+                        attempt,
+                        busy_permille,
+                    ) =>
                 {
                     self.ledger.note(Event::Busy);
                     rc::BUSY.into()
@@ -992,8 +996,8 @@ impl Bank {
         let key = reply.ticket.key.as_bytes();
         let n = reply.ticket.attempt;
         if self
-            .dice
-            .hits(Roll::Drop, key, n, f.drop_before_reply_permille)
+            .faults
+            .hits(&self.dice, Roll::Drop, key, n, f.drop_before_reply_permille)
         {
             self.ledger.note(Event::Dropped);
             debug!("fault: closing without the reply");
@@ -1002,8 +1006,8 @@ impl Bank {
         let mut body = reply.body;
         if reply.has_mac
             && self
-                .dice
-                .hits(Roll::BadMac, key, n, f.bad_mac_reply_permille)
+                .faults
+                .hits(&self.dice, Roll::BadMac, key, n, f.bad_mac_reply_permille)
         {
             self.ledger.note(Event::BadMac);
             debug!("fault: wrong MAC on the reply");
@@ -1021,7 +1025,10 @@ impl Bank {
         let mut wire = Vec::with_capacity(HEADER + body.len());
         wire.extend_from_slice(&header);
         wire.extend_from_slice(&body);
-        if self.dice.hits(Roll::Cut, key, n, f.cut_reply_permille) {
+        if self
+            .faults
+            .hits(&self.dice, Roll::Cut, key, n, f.cut_reply_permille)
+        {
             self.ledger.note(Event::Cut);
             debug!("fault: reply cut short, then the connection closed");
             let keep = wire.len().saturating_sub(1).max(1);
@@ -1030,17 +1037,21 @@ impl Bank {
             return Out::Cut(wire);
         }
         if self
-            .dice
-            .hits(Roll::Garble, key, n, f.garble_reply_permille)
+            .faults
+            .hits(&self.dice, Roll::Garble, key, n, f.garble_reply_permille)
         {
             self.ledger.note(Event::Garbled);
             debug!("fault: garbled reply");
             let how = self.dice.number(Roll::GarbleHow, key, n);
             garble(&mut wire, how, self.codec.max_len(), self.absent_field);
         }
-        let twice = self
-            .dice
-            .hits(Roll::Duplicate, key, n, f.duplicate_reply_permille);
+        let twice = self.faults.hits(
+            &self.dice,
+            Roll::Duplicate,
+            key,
+            n,
+            f.duplicate_reply_permille,
+        );
         if twice {
             self.ledger.note(Event::Duplicated);
             debug!("fault: reply sent twice");
