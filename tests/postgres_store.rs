@@ -297,11 +297,64 @@ async fn exercise(store: &Store) {
     assert_eq!(out.iter().map(|o| o.seq).collect::<Vec<_>>(), [3]);
 
     // Accepted; the click; results.
+    let seqs_of = |items: Vec<ItemRow>| -> Vec<(i64, ItemStatus)> {
+        items.into_iter().map(|i| (i.seq, i.status)).collect()
+    };
+    let pending = store
+        .list_items("b1", Some(ItemStatus::Pending), 0, 10)
+        .await
+        .expect("pending");
+    assert_eq!(
+        seqs_of(pending),
+        [1, 2, 3].map(|s| (s, ItemStatus::Pending))
+    );
     let mut evs = vec![EventRow::new("batch.sent", T + 10, BANK, json!({})).batch("b1")];
     store
         .part_accepted(&part, Some("BK1"), T + 10, T + 20, &mut evs)
         .await
         .expect("accepted");
+    // The part's items are `sent` from its acceptance on, in every read (their status is derived
+    // from the part's, not written per item).
+    let counts = store.batch_counts("b1").await.expect("counts");
+    assert_eq!(
+        counts.by_status.clone().into_iter().collect::<Vec<_>>(),
+        [("rejected".to_string(), 1), ("sent".to_string(), 3)]
+    );
+    assert!(
+        store
+            .list_items("b1", Some(ItemStatus::Pending), 0, 10)
+            .await
+            .expect("pending")
+            .is_empty()
+    );
+    let sent = store
+        .list_items("b1", Some(ItemStatus::Sent), 0, 10)
+        .await
+        .expect("sent");
+    assert_eq!(seqs_of(sent), [1, 2, 3].map(|s| (s, ItemStatus::Sent)));
+    let all = store.list_items("b1", None, 0, 10).await.expect("all");
+    assert_eq!(
+        seqs_of(all),
+        [
+            (1, ItemStatus::Sent),
+            (2, ItemStatus::Sent),
+            (3, ItemStatus::Sent),
+            (4, ItemStatus::Rejected)
+        ]
+    );
+    let totals: HashMap<ItemStatus, i64> = store
+        .item_status_totals()
+        .await
+        .expect("totals")
+        .into_iter()
+        .collect();
+    assert_eq!(
+        (
+            totals.get(&ItemStatus::Sent),
+            totals.get(&ItemStatus::Pending)
+        ),
+        (Some(&3), None)
+    );
     assert_eq!(evs.len(), 1, "the batch was sent with its only part");
     assert_eq!(
         store
@@ -411,6 +464,11 @@ async fn exercise(store: &Store) {
             c.failed_fen
         ),
         (Some(&2), Some(&1), 750, 250)
+    );
+    assert_eq!(
+        (c.by_status.get("sent"), c.by_status.get("pending")),
+        (None, None),
+        "no item is left sent once its result is in"
     );
     let q = store.get_query("b1").await.expect("q").expect("q");
     assert_eq!(

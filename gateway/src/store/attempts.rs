@@ -7,14 +7,15 @@
 //! ```
 use sqlx::Row;
 
-use super::batches::{ITEM_SELECT, item_from_row};
+use super::batches::{ITEM_SELECT, item_from_row, item_status_filter};
 use super::misc::insert_events;
 use super::rows::{EventRow, ItemRow, PartRow};
 use super::{Backend, Store, StoreResult, in_list, no_index, param, placeholders};
+use crate::domain::ItemStatus;
+use crate::keys::Keyring;
 
 /// Rows per set-based statement.
 const ROWS_PER_STATEMENT: usize = 1_000;
-use crate::keys::Keyring;
 
 /// The counter of item references.
 const ITEM_REF_COUNTER: &str = "item_ref";
@@ -127,13 +128,17 @@ impl Store {
 
     /// Items of the part the bank has not accepted yet (and that are still to be paid).
     pub async fn unaccepted_items(&self, part_id: &str) -> StoreResult<Vec<BankItem>> {
-        self.bank_items(part_id, "i.status = 'pending' and i.bank_accepted = 0")
-            .await
+        self.bank_items(
+            part_id,
+            "i.status = 'pending' and p.accepted_at is null and i.bank_accepted = 0",
+        )
+        .await
     }
 
     /// Items of an accepted part still waiting for their result.
     pub async fn awaiting_items(&self, part_id: &str) -> StoreResult<Vec<BankItem>> {
-        self.bank_items(part_id, "i.status = 'sent'").await
+        self.bank_items(part_id, &item_status_filter(ItemStatus::Sent))
+            .await
     }
 
     /// Records attempts before they are sent (one transaction).

@@ -18,10 +18,101 @@ const BATCH_COLS: &str = "batch_id, batch_no, body_hash, parent_batch_id, depart
      subsidy_name, budget_year, period, payout_bank, payer_account_no, payer_account_name, funds_arrived_on, \
      accepted_count, accepted_amount_fen, rejected_count, answer, created_at, sent_at, final_at";
 
-pub(crate) const ITEM_SELECT: &str = "i.batch_id, i.seq, i.recipient_kind, i.name, i.id_no, i.account_no, \
-     i.account_kind, i.account_bank_code, i.amount_fen, i.phone, i.ssc_exempt, i.memo, i.status, i.reject_code, \
+/// An item's status as every reader sees it, from `items i left join parts p on p.part_id = i.part_id`.
+///
+/// An item is stored `pending` until its result is written: from the moment the bank accepts its part
+/// (`parts.accepted_at` is set, and never cleared) it reads `sent`. Deriving it saves rewriting every
+/// row of a part at its acceptance (issue 9, `docs/performance.md`). Rows that earlier builds stored as
+/// `sent` still read `sent`.
+macro_rules! item_status_sql {
+    () => {
+        "case when i.status = 'pending' and p.accepted_at is not null then 'sent' else i.status end"
+    };
+}
+
+pub(crate) const ITEM_SELECT: &str = concat!(
+    "i.batch_id, i.seq, i.recipient_kind, i.name, i.id_no, i.account_no, \
+     i.account_kind, i.account_bank_code, i.amount_fen, i.phone, i.ssc_exempt, i.memo, ",
+    item_status_sql!(),
+    " as status, i.reject_code, \
      i.reject_message, i.part_id, i.result_code, i.fail_code, i.fail_reason, i.result_bank_code, i.confirmed_at, \
-     i.bank_txn_no, i.final_at, p.bank_ref";
+     i.bank_txn_no, i.final_at, p.bank_ref"
+);
+
+/// A filter keeping the items whose status (as `item_status_sql!` derives it) is `status`, written
+/// on the stored status so that its index can serve it; same join.
+pub(crate) fn item_status_filter(status: ItemStatus) -> String {
+    match status {
+        ItemStatus::Sent => {
+            "(i.status = 'sent' or (i.status = 'pending' and p.accepted_at is not null))".into()
+        }
+        ItemStatus::Pending => "(i.status = 'pending' and p.accepted_at is null)".into(),
+        // A closed set of literals, never input.
+        other => format!("i.status = '{}'", other.as_str()),
+    }
+}
+
+/// Counts of `items i` by stored status with one extra row, [`DERIVED_SENT`]: how many of the
+/// `pending` ones read `sent` (their part is accepted). One statement, so one snapshot.
+fn counts_sql(filter: &str) -> String {
+    format!(
+        "select i.status as status, count(*) as n, cast(coalesce(sum(i.amount_fen), 0) as bigint) as amount \
+         from items i where {filter} group by i.status \
+         union all \
+         select '{DERIVED_SENT}' as status, count(*) as n, cast(0 as bigint) as amount \
+         from items i join parts p on p.part_id = i.part_id \
+         where {filter} and i.status = 'pending' and p.accepted_at is not null"
+    )
+}
+
+/// The marker row of [`counts_sql`] (not a status).
+const DERIVED_SENT: &str = "+sent";
+
+/// Folds [`counts_sql`]'s rows into counts by status as readers see them (pending items of accepted
+/// parts move from `pending` to `sent`); answers `(status, count, amount)`, no zero counts.
+fn fold_counts(rows: Vec<(String, i64, i64)>) -> Vec<(String, i64, i64)> {
+    let derived: i64 = rows
+        .iter()
+        .filter(|r| r.0 == DERIVED_SENT)
+        .map(|r| r.1)
+        .sum();
+    let mut out: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for (status, n, amount) in rows.into_iter().filter(|r| r.0 != DERIVED_SENT) {
+        let e = out.entry(status).or_default();
+        e.0 += n;
+        e.1 += amount;
+    }
+    if derived > 0 {
+        let moved = derived.min(out.get("pending").map_or(0, |e| e.0));
+        if let Some(p) = out.get_mut("pending") {
+            p.0 -= moved;
+        }
+        out.entry("sent".into()).or_default().0 += moved;
+    }
+    out.into_iter()
+        .filter(|(_, (n, _))| *n > 0)
+        .map(|(s, (n, a))| (s, n, a))
+        .collect()
+}
+
+/// [`counts_sql`] run and folded.
+pub(crate) async fn status_counts(
+    pool: &sqlx::AnyPool,
+    filter: &str,
+    bind: Option<&str>,
+) -> StoreResult<Vec<(String, i64, i64)>> {
+    let sql = counts_sql(filter);
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    if let Some(b) = bind {
+        q = q.bind(b);
+    }
+    let rows = q.fetch_all(pool).await?;
+    let rows = rows
+        .iter()
+        .map(|r| Ok((r.try_get("status")?, r.try_get("n")?, r.try_get("amount")?)))
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(fold_counts(rows))
+}
 
 fn corrupt(table: &'static str, problem: String) -> StoreError {
     StoreError::Corrupt { table, problem }
@@ -188,18 +279,9 @@ impl Store {
 
     /// Item counts by status and amounts of a batch.
     pub async fn batch_counts(&self, batch_id: &str) -> StoreResult<BatchCounts> {
-        let rows = sqlx::query(
-            "select status, count(*) as n, cast(coalesce(sum(amount_fen), 0) as bigint) as amount from items \
-             where batch_id = $1 group by status",
-        )
-        .bind(batch_id)
-        .fetch_all(self.pool())
-        .await?;
+        let rows = status_counts(self.pool(), "i.batch_id = $1", Some(batch_id)).await?;
         let mut c = BatchCounts::default();
-        for r in rows {
-            let status: String = r.try_get("status")?;
-            let n: i64 = r.try_get("n")?;
-            let amount: i64 = r.try_get("amount")?;
+        for (status, n, amount) in rows {
             match status.as_str() {
                 "succeeded" => c.succeeded_fen = amount,
                 "failed" => c.failed_fen = amount,
@@ -218,14 +300,14 @@ impl Store {
         after_seq: i64,
         limit: i64,
     ) -> StoreResult<Vec<ItemRow>> {
+        let filter = status.map_or_else(|| "1 = 1".to_string(), item_status_filter);
         let sql = format!(
             "select {ITEM_SELECT} from items i left join parts p on p.part_id = i.part_id \
-             where i.batch_id = $1 and i.seq > $2 and ($3 = '' or i.status = $3) order by i.seq limit $4"
+             where i.batch_id = $1 and i.seq > $2 and {filter} order by i.seq limit $3"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(batch_id)
             .bind(after_seq)
-            .bind(status.map_or("", |s| s.as_str()))
             .bind(limit)
             .fetch_all(self.pool())
             .await?;

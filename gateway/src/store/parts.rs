@@ -262,7 +262,9 @@ impl Store {
             .collect()
     }
 
-    /// The bank accepted the part: its items are `sent`; polling starts at `next_poll`.
+    /// The bank accepted the part: its items are `sent` (derived from `accepted_at` in
+    /// [`ITEM_SELECT`]'s status; no item row is written); polling starts
+    /// at `next_poll`.
     pub async fn part_accepted(
         &self,
         part: &PartRow,
@@ -283,10 +285,6 @@ impl Store {
         .bind(&part.part_id)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("update items set status = 'sent' where part_id = $1 and status = 'pending'")
-            .bind(&part.part_id)
-            .execute(&mut *tx)
-            .await?;
         let open: i64 = sqlx::query(
             "select count(*) as n from parts where batch_id = $1 and state in ('pending', 'sending', 'unknown')",
         )
@@ -540,17 +538,11 @@ impl Store {
 
     /// Items of the whole store by status (metrics).
     pub async fn item_status_totals(&self) -> StoreResult<Vec<(ItemStatus, i64)>> {
-        let rows = sqlx::query("select status, count(*) as n from items group by status")
-            .fetch_all(self.pool())
-            .await?;
-        let mut out = Vec::new();
-        for r in rows {
-            let s: String = r.try_get("status")?;
-            if let Some(st) = ItemStatus::parse(&s) {
-                out.push((st, r.try_get("n")?));
-            }
-        }
-        Ok(out)
+        let rows = super::batches::status_counts(self.pool(), "1 = 1", None).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(s, n, _)| ItemStatus::parse(&s).map(|st| (st, n)))
+            .collect())
     }
 }
 
@@ -567,8 +559,9 @@ pub struct FinalInfo {
     pub late: bool,
 }
 
-/// Writes one statement's worth of results to the items of `part` still `sent`; answers the `seq` of
-/// the items it changed.
+/// Writes one statement's worth of results to the items of `part` still open (stored `pending`, read
+/// `sent` since the part was accepted; or stored `sent` by an earlier build); answers the `seq` of the
+/// items it changed.
 ///
 /// The statement is written so that each value finds its item by the primary key whatever the
 /// planner's statistics say. Its estimates of the `status` and `part_id` terms come from the last
@@ -598,7 +591,7 @@ async fn update_results(
                 format!(
                     "with v ({COLUMNS}) as (values {}) {SET}, final_at = {} \
                      from v where items.batch_id = {} and items.part_id = {} and items.seq = v.seq \
-                     and {}items.status = 'sent' returning items.seq",
+                     and {}items.status in ('pending', 'sent') returning items.seq",
                     placeholders(backend, rows.len(), 8),
                     tail[0],
                     tail[1],
@@ -612,7 +605,7 @@ async fn update_results(
             format!(
                 "with v (batch_id, part_id, {COLUMNS}) as (values {}) {SET}, final_at = {} \
                  from v where items.batch_id = v.batch_id and items.seq = v.seq \
-                 and items.part_id = v.part_id and items.status = 'sent' returning items.seq",
+                 and items.part_id = v.part_id and items.status in ('pending', 'sent') returning items.seq",
                 placeholders(backend, rows.len(), 10),
                 param(backend, rows.len() * 10 + 1)
             ),
