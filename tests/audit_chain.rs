@@ -361,10 +361,11 @@ async fn verify_refuses_pending_migrations_and_changes_nothing() {
     let (code, out, err) = run_verify(&dir.0, &db);
     assert_eq!(code, 2, "{out}{err}");
     assert!(
-        err.contains("3 migration(s) of this gateway are pending")
+        err.contains("4 migration(s) of this gateway are pending")
             && err.contains("20261126104500 (audit chain)")
             && err.contains("20261126120000 (pii at rest)")
             && err.contains("20261126160000 (claims)")
+            && err.contains("20261208000000 (items pii)")
             && err.contains("gateway serve"),
         "{err}"
     );

@@ -648,7 +648,7 @@ async fn rotation_pass_on_postgres() {
         tx.finish((7, 700), 0, "{}", &[]).await.expect("commit");
     }
     sqlx::query(
-        "update items set name = '李四', id_no = '220623198001019999', phone = '13900009999' \
+        "update items_pii set name = '李四', id_no = '220623198001019999', phone = '13900009999' \
          where batch_id = 'B2' and seq = 3",
     )
     .execute(store.pool())
@@ -671,7 +671,7 @@ async fn rotation_pass_on_postgres() {
         }
     }
     assert_eq!(pages, 5, "14 rows in pages of 3");
-    let raw = sqlx::query("select name, id_no, account_no, phone from items")
+    let raw = sqlx::query("select name, id_no, account_no, phone from items_pii")
         .fetch_all(store.pool())
         .await
         .expect("raw");

@@ -1874,13 +1874,27 @@ async fn migrate_before(url: &str, backend: &str, before: &str, dir: &std::path:
     pool.close().await;
 }
 
-/// An earlier version's items keep every column through the upgrade that moves claims out of them,
-/// and their claims still count.
+/// An earlier version's items keep every column through the upgrades that move claims, then the
+/// personal fields, out of them, and their claims still count.
 async fn claims_move_out_of_items(url: &str, backend: &str, dir: &std::path::Path) {
     migrate_before(url, backend, "20261126160000", dir).await;
     let store = Store::open(url).await.expect("upgraded");
     let items = store.list_items("b-old", None, 0, 10).await.expect("items");
     assert_eq!(items.iter().map(|i| i.seq).collect::<Vec<_>>(), [1, 2]);
+    // The personal fields moved to `items_pii` (20261208000000) with their rows.
+    for i in &items {
+        assert_eq!(
+            (
+                i.name.expose(),
+                i.id_no.expose(),
+                i.account_no.expose(),
+                i.phone.expose()
+            ),
+            ("n", "i", "a", "p"),
+            "item {}",
+            i.seq
+        );
+    }
     let mut tx = store
         .begin_intake(&new_batch("b-new", 1_795_000_000_000))
         .await

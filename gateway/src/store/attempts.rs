@@ -7,7 +7,7 @@
 //! ```
 use sqlx::Row;
 
-use super::batches::{ITEM_SELECT, item_from_row, item_status_filter};
+use super::batches::{ITEM_FROM, ITEM_SELECT, item_from_row, item_status_filter};
 use super::misc::insert_events;
 use super::rows::{EventRow, ItemRow, PartRow};
 use super::{Backend, Store, StoreResult, in_list, no_index, param, placeholders};
@@ -114,7 +114,7 @@ impl Store {
             "select {ITEM_SELECT}, i.bank_item_ref, \
              (select a.stan from item_attempts a where a.item_ref = i.bank_item_ref order by a.attempt_no desc limit 1) as last_stan, \
              (select a.sent_time from item_attempts a where a.item_ref = i.bank_item_ref order by a.attempt_no desc limit 1) as last_time \
-             from items i left join parts p on p.part_id = i.part_id \
+             from {ITEM_FROM} \
              where i.part_id = $1 and i.bank_item_ref is not null and {filter} order by i.seq"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -10,13 +10,19 @@ use crate::domain::{AccountKind, ItemStatus, Pii, RecipientKind};
 use crate::keys::sealed::item_ad;
 use crate::keys::{ClaimKey, Keyring, StoreKeys};
 
-const ITEM_COLS: usize = 18;
-/// Rows per multi-row insert (18 columns each stays well under SQLite's parameter limit).
+const ITEM_COLS: usize = 14;
+const PII_COLS: usize = 6;
+/// Rows per multi-row insert (14 columns each stays well under SQLite's parameter limit).
 pub const INSERT_CHUNK: usize = 500;
 
 const BATCH_COLS: &str = "batch_id, batch_no, body_hash, parent_batch_id, department_code, region_code, subsidy_code, \
      subsidy_name, budget_year, period, payout_bank, payer_account_no, payer_account_name, funds_arrived_on, \
      accepted_count, accepted_amount_fen, rejected_count, answer, created_at, sent_at, final_at";
+
+/// An item (`i`) with its sealed personal fields (`x`: `items_pii`, written once at intake, apart so
+/// that the writes of its status and result rewrite a narrow row) and its part (`p`).
+pub(crate) const ITEM_FROM: &str = "items i join items_pii x on x.batch_id = i.batch_id and x.seq = i.seq \
+     left join parts p on p.part_id = i.part_id";
 
 /// An item's status as every reader sees it, from `items i left join parts p on p.part_id = i.part_id`.
 ///
@@ -30,9 +36,10 @@ macro_rules! item_status_sql {
     };
 }
 
+/// The columns of an [`ItemRow`], read `from` [`ITEM_FROM`].
 pub(crate) const ITEM_SELECT: &str = concat!(
-    "i.batch_id, i.seq, i.recipient_kind, i.name, i.id_no, i.account_no, \
-     i.account_kind, i.account_bank_code, i.amount_fen, i.phone, i.ssc_exempt, i.memo, ",
+    "i.batch_id, i.seq, i.recipient_kind, x.name, x.id_no, x.account_no, \
+     i.account_kind, i.account_bank_code, i.amount_fen, x.phone, i.ssc_exempt, i.memo, ",
     item_status_sql!(),
     " as status, i.reject_code, \
      i.reject_message, i.part_id, i.result_code, i.fail_code, i.fail_reason, i.result_bank_code, i.confirmed_at, \
@@ -302,7 +309,7 @@ impl Store {
     ) -> StoreResult<Vec<ItemRow>> {
         let filter = status.map_or_else(|| "1 = 1".to_string(), item_status_filter);
         let sql = format!(
-            "select {ITEM_SELECT} from items i left join parts p on p.part_id = i.part_id \
+            "select {ITEM_SELECT} from {ITEM_FROM} \
              where i.batch_id = $1 and i.seq > $2 and {filter} order by i.seq limit $3"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -567,7 +574,12 @@ async fn write_items(
     while let Some(q) = next.take() {
         // `join!` polls the insert first, which hands it to the database (SQLite's worker thread, or
         // PostgreSQL's server), then seals the following chunk on this thread meanwhile.
-        let (written, following) = futures::join!(q.execute(&mut **tx), async {
+        let [items, pii] = q;
+        let write = async {
+            items.execute(&mut **tx).await?;
+            pii.execute(&mut **tx).await
+        };
+        let (written, following) = futures::join!(write, async {
             chunks
                 .next()
                 .map(|c| item_insert(backend, &keys.data, batch_id, c))
@@ -579,37 +591,38 @@ async fn write_items(
     Ok(())
 }
 
-/// The multi-row insert of a chunk of items, their personal fields sealed.
+/// The multi-row inserts of a chunk of items: the items, then their personal fields sealed
+/// (`items_pii`).
 fn item_insert(
     backend: super::Backend,
     keys: &Keyring,
     batch_id: &str,
     chunk: &[NewItem],
-) -> StoreResult<sqlx::query::Query<'static, Any, sqlx::any::AnyArguments>> {
+) -> StoreResult<[sqlx::query::Query<'static, Any, sqlx::any::AnyArguments>; 2]> {
     let sql = format!(
-        "insert into items (batch_id, seq, recipient_kind, name, id_no, account_no, account_kind, \
-         account_bank_code, amount_fen, phone, ssc_exempt, memo, status, reject_code, reject_message, part_id, \
-         replaces_batch_id, replaces_seq) values {}",
+        "insert into items (batch_id, seq, recipient_kind, account_kind, account_bank_code, amount_fen, \
+         ssc_exempt, memo, status, reject_code, reject_message, part_id, replaces_batch_id, replaces_seq) \
+         values {}",
         placeholders(backend, chunk.len(), ITEM_COLS)
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let sql = format!(
+        "insert into items_pii (batch_id, seq, name, id_no, account_no, phone) values {}",
+        placeholders(backend, chunk.len(), PII_COLS)
+    );
+    let mut pii = sqlx::query(sqlx::AssertSqlSafe(sql));
     for it in chunk {
         let (rb, rs) = match &it.replaces {
             Some((b, s)) => (Some(b.clone()), Some(*s)),
             None => (None, None),
         };
-        let seal = |column, pii: &str| seal_item_field(keys, batch_id, it.seq, column, pii);
         q = q
             .bind(batch_id.to_owned())
             .bind(it.seq)
             .bind(it.recipient_kind.as_str())
-            .bind(seal("name", it.name.expose())?)
-            .bind(seal("id_no", it.id_no.expose())?)
-            .bind(seal("account_no", it.account_no.expose())?)
             .bind(it.account_kind.as_str())
             .bind(it.account_bank_code.clone())
             .bind(it.amount_fen)
-            .bind(seal("phone", it.phone.expose())?)
             .bind(i64::from(it.ssc_exempt))
             .bind(it.memo.clone())
             .bind(it.status.as_str())
@@ -618,6 +631,14 @@ fn item_insert(
             .bind(it.part_id.clone())
             .bind(rb)
             .bind(rs);
+        let seal = |column, pii: &str| seal_item_field(keys, batch_id, it.seq, column, pii);
+        pii = pii
+            .bind(batch_id.to_owned())
+            .bind(it.seq)
+            .bind(seal("name", it.name.expose())?)
+            .bind(seal("id_no", it.id_no.expose())?)
+            .bind(seal("account_no", it.account_no.expose())?)
+            .bind(seal("phone", it.phone.expose())?);
     }
-    Ok(q)
+    Ok([q, pii])
 }

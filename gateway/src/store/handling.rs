@@ -3,7 +3,7 @@
 use sqlx::Row;
 
 use super::audit::{NewAudit, append_audit};
-use super::batches::{ITEM_SELECT, insert_items, item_from_row};
+use super::batches::{ITEM_FROM, ITEM_SELECT, insert_items, item_from_row};
 use super::misc::insert_events;
 use super::rows::*;
 use super::{Store, StoreResult};
@@ -13,7 +13,7 @@ impl Store {
     /// One item.
     pub async fn get_item(&self, batch_id: &str, seq: i64) -> StoreResult<Option<ItemRow>> {
         let sql = format!(
-            "select {ITEM_SELECT} from items i left join parts p on p.part_id = i.part_id \
+            "select {ITEM_SELECT} from {ITEM_FROM} \
              where i.batch_id = $1 and i.seq = $2"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -110,10 +110,11 @@ impl Store {
             let batch_id: String = k.try_get("batch_id")?;
             let seq: i64 = k.try_get("seq")?;
             let r = sqlx::query(
-                "select i.phone, i.account_no, i.account_kind, i.amount_fen, \
+                "select x.phone, x.account_no, i.account_kind, i.amount_fen, \
                  coalesce(i.confirmed_at, i.final_at, n.created_at) as credited_at, b.subsidy_code, b.subsidy_name, n.attempts, \
                  n.phone_hash \
                  from notices n join items i on i.batch_id = n.batch_id and i.seq = n.seq \
+                 join items_pii x on x.batch_id = n.batch_id and x.seq = n.seq \
                  join batches b on b.batch_id = n.batch_id where n.batch_id = $1 and n.seq = $2",
             )
             .bind(&batch_id)

@@ -4,7 +4,7 @@ use futures::TryStreamExt;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::batches::{ITEM_SELECT, item_from_row, open_item_field, outgoing_from_row};
+use super::batches::{ITEM_FROM, ITEM_SELECT, item_from_row, open_item_field, outgoing_from_row};
 use super::misc::insert_events;
 use super::rows::*;
 use super::{Backend, Store, StoreError, StoreResult, no_index, param, placeholders};
@@ -173,7 +173,7 @@ impl Store {
     /// The items of a part in `seq` order.
     pub async fn part_items(&self, part_id: &str) -> StoreResult<Vec<ItemRow>> {
         let sql = format!(
-            "select {ITEM_SELECT} from items i left join parts p on p.part_id = i.part_id \
+            "select {ITEM_SELECT} from {ITEM_FROM} \
              where i.part_id = $1 order by i.seq"
         );
         // Rows are mapped as they come: a fetched row carries its column names and values, many times
@@ -192,8 +192,8 @@ impl Store {
     /// sealed, and a row is a fifth of an [`ItemRow`].
     pub async fn part_sent(&self, part_id: &str) -> StoreResult<Vec<SentItem>> {
         let mut rows = sqlx::query(
-            "select batch_id, seq, amount_fen, account_no, account_bank_code from items \
-             where part_id = $1 order by seq",
+            "select i.batch_id, i.seq, i.amount_fen, x.account_no, i.account_bank_code from items i \
+             join items_pii x on x.batch_id = i.batch_id and x.seq = i.seq where i.part_id = $1 order by i.seq",
         )
         .bind(part_id)
         .fetch(self.pool());
@@ -218,7 +218,7 @@ impl Store {
     }
 
     /// A page of what the bank's request carries of a part's items (`seq` order, after `after_seq`),
-    /// mapped as the rows come: the columns an encoder needs, no join.
+    /// mapped as the rows come: the columns an encoder needs, no join with `parts`.
     pub async fn part_outgoing_page(
         &self,
         part_id: &str,
@@ -226,8 +226,10 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<OutgoingItem>> {
         let mut rows = sqlx::query(
-            "select batch_id, seq, recipient_kind, name, id_no, account_no, account_kind, account_bank_code, \
-             amount_fen, phone, memo from items where part_id = $1 and seq > $2 order by seq limit $3",
+            "select i.batch_id, i.seq, i.recipient_kind, x.name, x.id_no, x.account_no, i.account_kind, \
+             i.account_bank_code, i.amount_fen, x.phone, i.memo from items i \
+             join items_pii x on x.batch_id = i.batch_id and x.seq = i.seq \
+             where i.part_id = $1 and i.seq > $2 order by i.seq limit $3",
         )
         .bind(part_id)
         .bind(after_seq)
@@ -248,7 +250,7 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<ItemRow>> {
         let sql = format!(
-            "select {ITEM_SELECT} from items i left join parts p on p.part_id = i.part_id \
+            "select {ITEM_SELECT} from {ITEM_FROM} \
              where i.part_id = $1 and i.seq > $2 order by i.seq limit $3"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -25,7 +25,7 @@ use crate::keys::sealed::blacklist_ad;
 /// A table whose personal values the pass reseals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum RotationScope {
-    /// `items`: name, id_no, account_no, phone.
+    /// The items' personal fields (`items_pii`: name, id_no, account_no, phone).
     Items,
     /// `blacklist.value`.
     Blacklist,
@@ -187,7 +187,7 @@ impl Store {
         limit: i64,
     ) -> StoreResult<(RotationPage, Option<(String, i64)>)> {
         let rows = sqlx::query(
-            "select batch_id, seq, name, id_no, account_no, phone from items \
+            "select batch_id, seq, name, id_no, account_no, phone from items_pii \
              where (batch_id, seq) > ($1, $2) order by batch_id, seq limit $3",
         )
         .bind(&marker.after_key)
@@ -215,7 +215,7 @@ impl Store {
             }
             if stale {
                 let mut q = sqlx::query(
-                    "update items set name = $1, id_no = $2, account_no = $3, phone = $4 \
+                    "update items_pii set name = $1, id_no = $2, account_no = $3, phone = $4 \
                      where batch_id = $5 and seq = $6",
                 );
                 for v in values {
@@ -306,7 +306,7 @@ impl Store {
         loop {
             let sql = format!(
                 "select batch_id, seq, substr(name, 1, {HEAD}) as name, substr(id_no, 1, {HEAD}) as id_no, \
-                 substr(account_no, 1, {HEAD}) as account_no, substr(phone, 1, {HEAD}) as phone from items \
+                 substr(account_no, 1, {HEAD}) as account_no, substr(phone, 1, {HEAD}) as phone from items_pii \
                  where (batch_id, seq) > ($1, $2) order by batch_id, seq limit 5000"
             );
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -419,7 +419,11 @@ mod tests {
     }
 
     async fn personal_values(store: &Store) -> Vec<String> {
-        let mut v = raw(store, "select name, id_no, account_no, phone from items").await;
+        let mut v = raw(
+            store,
+            "select name, id_no, account_no, phone from items_pii",
+        )
+        .await;
         v.extend(raw(store, "select value from blacklist").await);
         v
     }
@@ -471,14 +475,19 @@ mod tests {
         let tx = s1.begin_intake(&batch("B2")).await.expect("intake");
         tx.finish((0, 0), 0, "{}", &[]).await.expect("commit");
         sqlx::query(
-            "insert into items (batch_id, seq, recipient_kind, name, id_no, account_no, account_kind, \
-             account_bank_code, amount_fen, phone, ssc_exempt, memo, status) values \
-             ('B2', 1, 'person', '李四', '220623198001019999', '6217000000000009999', 'ssc', '105241000012', 100, \
-             '13900009999', 0, '', 'pending')",
+            "insert into items (batch_id, seq, recipient_kind, account_kind, account_bank_code, amount_fen, \
+             ssc_exempt, memo, status) values ('B2', 1, 'person', 'ssc', '105241000012', 100, 0, '', 'pending')",
         )
         .execute(s1.pool())
         .await
         .expect("legacy item");
+        sqlx::query(
+            "insert into items_pii (batch_id, seq, name, id_no, account_no, phone) values \
+             ('B2', 1, '李四', '220623198001019999', '6217000000000009999', '13900009999')",
+        )
+        .execute(s1.pool())
+        .await
+        .expect("legacy item's personal fields");
         sqlx::query(
             "insert into blacklist (entry_id, kind, value_hash, value, reason, added_by, added_at) \
              values ('bl-legacy', 'id_no', 'h-legacy', '220623198001018888', 'old', 'admin', 1)",
@@ -580,7 +589,7 @@ mod tests {
         tx.insert_items(&[item(1), item(2)]).await.expect("items");
         tx.finish((2, 200), 0, "{}", &[]).await.expect("commit");
         sqlx::query(
-            "update items set id_no = (select id_no from items where seq = 1) where batch_id = 'B1' and seq = 2",
+            "update items_pii set id_no = (select id_no from items_pii where seq = 1) where batch_id = 'B1' and seq = 2",
         )
         .execute(s.pool())
         .await
