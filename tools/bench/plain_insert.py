@@ -12,11 +12,12 @@ writes, with nothing else in the way (no HTTP, no parsing, no rules, no async dr
 What it does, as the gateway does it:
   * a new database file in the temp folder (the one `gateway bench` uses), the gateway's own SQLite
     migrations applied in order (gateway/migrations/sqlite/*.sql: the `items` table with its four
-    indexes, and the `claims` table: 16-byte keys, random-ordered HMAC-SHA256 prefixes);
+    indexes, `items_pii`, and the `claims` table: 16-byte keys, random-ordered HMAC-SHA256 prefixes);
   * `journal_mode = wal`, `synchronous = full`, `temp_store = memory` (gateway/src/store/mod.rs);
   * one roster (one batch_id) of rows shaped by ../shared/tools/gen_roster.py (the platform's roster
     generator: 5% units, GBK-able names, valid IDs and accounts), status `pending`, the 18 columns of
-    the intake's insert; one claim per row, the key of (id_no, subsidy, period) under a fixed look-up
+    the intake's inserts (14 in `items`, the 4 personal ones in `items_pii` with the key, since
+    migration 20261208000000); one claim per row, the key of (id_no, subsidy, period) under a fixed look-up
     key;
   * `executemany` of one prepared single-row insert, `commit` every --per-commit rows; the claims
     sorted by key in one more commit at the end (--claims end, as the gateway writes a roster's), or
@@ -40,11 +41,11 @@ MIGRATIONS = REPO / "gateway" / "migrations" / "sqlite"
 SHARED_TOOLS = REPO.parent / "shared" / "tools"
 
 INSERT = (
-    "insert into items (batch_id, seq, recipient_kind, name, id_no, account_no, account_kind, "
-    "account_bank_code, amount_fen, phone, ssc_exempt, memo, status, reject_code, reject_message, "
-    "part_id, replaces_batch_id, replaces_seq) "
-    "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "insert into items (batch_id, seq, recipient_kind, account_kind, account_bank_code, amount_fen, "
+    "ssc_exempt, memo, status, reject_code, reject_message, part_id, replaces_batch_id, replaces_seq) "
+    "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+INSERT_PII = "insert into items_pii (batch_id, seq, name, id_no, account_no, phone) values (?, ?, ?, ?, ?, ?)"
 INSERT_CLAIM = "insert into claims (claim_key, batch_id, seq) values (?, ?, ?)"
 
 
@@ -102,18 +103,19 @@ def main():
     done = 0
     while done < a.rows:
         n = min(a.per_commit, a.rows - done)
-        rows, claims = [], []
+        rows, pii, claims = [], [], []
         for seq in range(done + 1, done + n + 1):
             it = gen_roster.item(rng, seq, "220623", 0.05)
             rows.append((
-                batch_id, seq, it["recipient_kind"], it["name"], it["id_no"], it["account_no"],
-                it["account_kind"], it["account_bank_code"], it["amount_fen"], it["phone"],
-                int(it["ssc_exempt"]), it["memo"], "pending", None, None, None, None, None,
+                batch_id, seq, it["recipient_kind"], it["account_kind"], it["account_bank_code"],
+                it["amount_fen"], int(it["ssc_exempt"]), it["memo"], "pending", None, None, None, None, None,
             ))
+            pii.append((batch_id, seq, it["name"], it["id_no"], it["account_no"], it["phone"]))
             claims.append((claim_key(key, it["id_no"], subsidy, period), batch_id, seq))
         start = time.perf_counter()
         db.execute("begin")
         db.executemany(INSERT, rows)
+        db.executemany(INSERT_PII, pii)
         if a.claims == "each":
             db.executemany(INSERT_CLAIM, claims)
         else:
