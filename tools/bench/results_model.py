@@ -11,6 +11,9 @@ applies the results of the first PARTS parts (default 6) with the gateway's own 
 results as `with v (...) as (values ...) update items ... from v`, 1,000 rows a statement; the
 credited items' notices as multi-row inserts; one transaction per part; WAL, synchronous = full) and
 prints the time of each step.
+
+SOURCE must hold the items as they were before migration 20261208000000 (the personal fields in
+`items`): a database made by the gateway of b9595ca or earlier, as the figures were.
 """
 import sqlite3, time, sys, os, random
 source, variant = sys.argv[1], sys.argv[2]
@@ -22,6 +25,8 @@ db = sqlite3.connect(path, isolation_level=None)
 db.execute("pragma journal_mode=wal"); db.execute("pragma synchronous=full"); db.execute("pragma temp_store=memory")
 db.execute("attach ? as src", (source,))
 cols = [r[1] for r in db.execute("pragma src.table_info(items)")]
+if "name" not in cols:
+    sys.exit(f"{source}: its items have no personal fields (made after migration 20261208000000); use a database of b9595ca or earlier")
 pii = ["name", "id_no", "account_no", "phone"]
 def coldefs(cs):
     info = {r[1]: r for r in db.execute("pragma src.table_info(items)")}

@@ -6,6 +6,9 @@
 Inserts SOURCE's 1,000,000 items again (10,000 per commit, WAL, synchronous = full, the items_part and
 items_status indexes) into /tmp/ins_VARIANT.db, either as they are (wide) or with name, id_no,
 account_no and phone in items_pii (split, without rowid); prints the time of the inserts and commits.
+
+SOURCE must hold the items as they were before migration 20261208000000 (the personal fields in
+`items`): a database made by the gateway of b9595ca or earlier, as the figures were.
 """
 import sqlite3, time, sys, os
 source, variant = sys.argv[1], sys.argv[2]
@@ -14,6 +17,8 @@ for s in ("", "-wal", "-shm"):
     if os.path.exists(path + s): os.remove(path + s)
 src = sqlite3.connect(source)
 cols = [r[1] for r in src.execute("pragma table_info(items)")]
+if "name" not in cols:
+    sys.exit(f"{source}: its items have no personal fields (made after migration 20261208000000); use a database of b9595ca or earlier")
 info = {r[1]: r for r in src.execute("pragma table_info(items)")}
 pii = ["name", "id_no", "account_no", "phone"]
 core = [c for c in cols if c not in pii] if variant == "split" else cols
