@@ -19,12 +19,23 @@ const BATCH_COLS: &str = "batch_id, batch_no, body_hash, parent_batch_id, depart
      subsidy_name, budget_year, period, payout_bank, payer_account_no, payer_account_name, funds_arrived_on, \
      accepted_count, accepted_amount_fen, rejected_count, answer, created_at, sent_at, final_at";
 
-/// An item (`i`) with its sealed personal fields (`x`: `items_pii`, written once at intake, apart so
-/// that the writes of its status and result rewrite a narrow row) and its part (`p`).
-pub(crate) const ITEM_FROM: &str = "items i join items_pii x on x.batch_id = i.batch_id and x.seq = i.seq \
-     left join parts p on p.part_id = i.part_id";
+/// The join of an item (`i`) with its sealed personal fields (`x`: `items_pii`, written once at
+/// intake, apart so that the writes of its status and result rewrite a narrow row).
+macro_rules! items_pii_join {
+    () => {
+        "join items_pii x on x.batch_id = i.batch_id and x.seq = i.seq"
+    };
+}
+pub(crate) use items_pii_join;
 
-/// An item's status as every reader sees it, from `items i left join parts p on p.part_id = i.part_id`.
+/// An item (`i`) with its sealed personal fields (`x`) and its part (`p`).
+pub(crate) const ITEM_FROM: &str = concat!(
+    "items i ",
+    items_pii_join!(),
+    " left join parts p on p.part_id = i.part_id"
+);
+
+/// An item's status as every reader sees it, from [`ITEM_FROM`].
 ///
 /// An item is stored `pending` until its result is written: from the moment the bank accepts its part
 /// (`parts.accepted_at` is set, and never cleared) it reads `sent`. Deriving it saves rewriting every

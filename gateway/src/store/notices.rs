@@ -10,7 +10,7 @@
 //! ```
 use sqlx::Row;
 
-use super::batches::open_item_field;
+use super::batches::{items_pii_join, open_item_field};
 use super::{Store, StoreResult};
 
 /// A notice to send, with what its text needs.
@@ -109,14 +109,14 @@ impl Store {
         for k in &keys {
             let batch_id: String = k.try_get("batch_id")?;
             let seq: i64 = k.try_get("seq")?;
-            let r = sqlx::query(
+            let r = sqlx::query(concat!(
                 "select x.phone, x.account_no, i.account_kind, i.amount_fen, \
                  coalesce(i.confirmed_at, i.final_at, n.created_at) as credited_at, b.subsidy_code, b.subsidy_name, n.attempts, \
                  n.phone_hash \
-                 from notices n join items i on i.batch_id = n.batch_id and i.seq = n.seq \
-                 join items_pii x on x.batch_id = n.batch_id and x.seq = n.seq \
-                 join batches b on b.batch_id = n.batch_id where n.batch_id = $1 and n.seq = $2",
-            )
+                 from notices n join items i on i.batch_id = n.batch_id and i.seq = n.seq ",
+                items_pii_join!(),
+                " join batches b on b.batch_id = n.batch_id where n.batch_id = $1 and n.seq = $2"
+            ))
             .bind(&batch_id)
             .bind(seq)
             .fetch_one(&mut *tx)

@@ -4,7 +4,9 @@ use futures::TryStreamExt;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::batches::{ITEM_FROM, ITEM_SELECT, item_from_row, open_item_field, outgoing_from_row};
+use super::batches::{
+    ITEM_FROM, ITEM_SELECT, item_from_row, items_pii_join, open_item_field, outgoing_from_row,
+};
 use super::misc::insert_events;
 use super::rows::*;
 use super::{Backend, Store, StoreError, StoreResult, no_index, param, placeholders};
@@ -192,8 +194,11 @@ impl Store {
     /// sealed, and a row is a fifth of an [`ItemRow`].
     pub async fn part_sent(&self, part_id: &str) -> StoreResult<Vec<SentItem>> {
         let mut rows = sqlx::query(
-            "select i.batch_id, i.seq, i.amount_fen, x.account_no, i.account_bank_code from items i \
-             join items_pii x on x.batch_id = i.batch_id and x.seq = i.seq where i.part_id = $1 order by i.seq",
+            concat!(
+                "select i.batch_id, i.seq, i.amount_fen, x.account_no, i.account_bank_code from items i ",
+                items_pii_join!(),
+                " where i.part_id = $1 order by i.seq"
+            ),
         )
         .bind(part_id)
         .fetch(self.pool());
@@ -226,10 +231,12 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<OutgoingItem>> {
         let mut rows = sqlx::query(
-            "select i.batch_id, i.seq, i.recipient_kind, x.name, x.id_no, x.account_no, i.account_kind, \
-             i.account_bank_code, i.amount_fen, x.phone, i.memo from items i \
-             join items_pii x on x.batch_id = i.batch_id and x.seq = i.seq \
-             where i.part_id = $1 and i.seq > $2 order by i.seq limit $3",
+            concat!(
+                "select i.batch_id, i.seq, i.recipient_kind, x.name, x.id_no, x.account_no, i.account_kind, \
+                 i.account_bank_code, i.amount_fen, x.phone, i.memo from items i ",
+                items_pii_join!(),
+                " where i.part_id = $1 and i.seq > $2 order by i.seq limit $3"
+            ),
         )
         .bind(part_id)
         .bind(after_seq)
