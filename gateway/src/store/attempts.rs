@@ -10,7 +10,7 @@ use sqlx::Row;
 use super::batches::{ITEM_FROM, ITEM_SELECT, item_from_row, item_status_filter};
 use super::misc::insert_events;
 use super::rows::{EventRow, ItemRow, PartRow};
-use super::{Backend, Store, StoreResult, in_list, no_index, param, placeholders};
+use super::{Backend, Store, StoreResult, in_list, no_index, param, placeholders, rows_query};
 use crate::domain::ItemStatus;
 use crate::keys::Keyring;
 
@@ -99,7 +99,7 @@ impl Store {
                 placeholders(self.backend(), rows.len(), 2),
                 no_index(self.backend())
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut q = rows_query(sql, rows.len(), ROWS_PER_STATEMENT);
             for (seq, item_ref) in rows {
                 q = q.bind(*seq).bind(item_ref);
             }
@@ -155,7 +155,7 @@ impl Store {
             let sql = format!(
                 "insert into item_attempts (item_ref, attempt_no, bank_code, stan, sent_time, sent_at) values {values}"
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut q = rows_query(sql, rows.len(), ROWS_PER_STATEMENT);
             for a in rows {
                 q = q
                     .bind(&a.item_ref)
@@ -187,7 +187,7 @@ impl Store {
                  and item_attempts.answer is null",
                 placeholders(self.backend(), rows.len(), 3)
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut q = rows_query(sql, rows.len(), ROWS_PER_STATEMENT);
             for (item_ref, stan, answer) in rows {
                 q = q.bind(item_ref).bind(stan).bind(answer);
             }
@@ -198,7 +198,7 @@ impl Store {
                 "update items set bank_accepted = 1 where bank_item_ref in ({})",
                 in_list(self.backend(), refs.len())
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut q = rows_query(sql, refs.len(), ROWS_PER_STATEMENT);
             for r in refs {
                 q = q.bind(r);
             }

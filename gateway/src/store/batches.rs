@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::rows::*;
-use super::{Store, StoreError, StoreResult, in_list, placeholders};
+use super::{Store, StoreError, StoreResult, in_list, placeholders, rows_query};
 use crate::domain::{AccountKind, ItemStatus, Pii, RecipientKind};
 use crate::keys::sealed::item_ad;
 use crate::keys::{ClaimKey, Keyring, StoreKeys};
@@ -399,7 +399,7 @@ impl IntakeTx {
                 "select claim_key from claims where claim_key in ({})",
                 in_list(self.backend, chunk.len())
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut q = rows_query(sql, chunk.len(), INSERT_CHUNK * 4);
             for k in chunk {
                 q = q.bind(k.0.to_vec());
             }
@@ -543,7 +543,7 @@ async fn write_claims(
             "insert into claims (claim_key, batch_id, seq) values {}",
             placeholders(backend, chunk.len(), 3)
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut q = rows_query(sql, chunk.len(), INSERT_CHUNK * 2);
         for (k, seq) in &chunk {
             q = q.bind(k.0.to_vec()).bind(batch_id.to_owned()).bind(*seq);
         }
@@ -616,12 +616,12 @@ fn item_insert(
          values {}",
         placeholders(backend, chunk.len(), ITEM_COLS)
     );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut q = rows_query(sql, chunk.len(), INSERT_CHUNK);
     let sql = format!(
         "insert into items_pii (batch_id, seq, name, id_no, account_no, phone) values {}",
         placeholders(backend, chunk.len(), PII_COLS)
     );
-    let mut pii = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut pii = rows_query(sql, chunk.len(), INSERT_CHUNK);
     for it in chunk {
         let (rb, rs) = match &it.replaces {
             Some((b, s)) => (Some(b.clone()), Some(*s)),

@@ -5,7 +5,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::audit::{NewAudit, append_audit};
 use super::rows::*;
-use super::{Store, StoreError, StoreResult, backend_of, placeholders};
+use super::{Store, StoreError, StoreResult, backend_of, placeholders, rows_query};
 
 /// Events per multi-row insert (9 parameters each).
 const EVENTS_PER_STATEMENT: usize = 500;
@@ -61,7 +61,7 @@ pub(crate) async fn insert_events(
             "insert into events (event_no, event_id, type, at, batch_id, seq, bank_code, code, data) values {}",
             placeholders(backend_of(tx), rows.len(), 9)
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut q = rows_query(sql, rows.len(), EVENTS_PER_STATEMENT);
         for (event_no, e) in rows {
             q = q
                 .bind(*event_no)

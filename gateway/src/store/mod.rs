@@ -292,6 +292,20 @@ pub(crate) fn backend_of(conn: &sqlx::AnyConnection) -> Backend {
     }
 }
 
+/// A statement whose text depends on its number of rows (a multi-row `values` or an `in` list), of
+/// `rows` rows out of at most `full`. Only a full one is kept prepared. sqlx keeps up to 100 prepared
+/// statements a connection, and one of a thousand rows holds about 90 KiB of SQLite's memory. Keeping
+/// one for every row count a tail can have (the credited items of a group, the accepted payouts of a
+/// step) grew the gateway by about 200 bytes an item through bank C's sending (issue 9,
+/// docs/performance.md). A full statement is the common one: it is prepared once a connection.
+pub(crate) fn rows_query(
+    sql: String,
+    rows: usize,
+    full: usize,
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(rows == full)
+}
+
 /// The list of an `in (...)` of `n` values (see [`placeholders`]).
 pub(crate) fn in_list(backend: Backend, n: usize) -> String {
     let row = placeholders(backend, 1, n);

@@ -9,7 +9,7 @@ use super::batches::{
 };
 use super::misc::insert_events;
 use super::rows::*;
-use super::{Backend, Store, StoreError, StoreResult, no_index, param, placeholders};
+use super::{Backend, Store, StoreError, StoreResult, no_index, param, placeholders, rows_query};
 use crate::domain::{ItemStatus, PartState, Pii};
 
 const PART_COLS: &str = "part_id, batch_id, bank_code, bank_ref, part_no, item_count, amount_fen, state, attempts, \
@@ -448,7 +448,7 @@ impl Store {
                      on conflict (batch_id, seq) do nothing",
                     placeholders(self.backend, seqs.len(), 5)
                 );
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                let mut q = rows_query(sql, seqs.len(), RESULT_ROWS_PER_STATEMENT);
                 for seq in seqs {
                     q = q
                         .bind(&part.batch_id)
@@ -621,7 +621,7 @@ async fn update_results(
             true,
         ),
     };
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut q = rows_query(sql, rows.len(), RESULT_ROWS_PER_STATEMENT);
     for r in rows {
         if keys_per_row {
             q = q.bind(&part.batch_id).bind(&part.part_id);
