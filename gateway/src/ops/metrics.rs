@@ -120,6 +120,13 @@ mod tests {
         install();
         install();
         bank_request("403241000011", "payout", "00", Duration::from_millis(3));
+        // A thread names itself once it runs: wait for it (up to 10 s), then count.
+        for _ in 0..200 {
+            if threads_named("metrics-upkeep") > 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         assert_eq!(threads_named("metrics-upkeep"), 1);
     }
 }
